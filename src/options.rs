@@ -1,0 +1,181 @@
+//! Options for opening a database, writing and reading, with their documented defaults.
+
+use crate::error::{Error, Result};
+use crate::key::SeqNo;
+
+/// The largest key alluvium accepts: 64 KiB. Empty keys are allowed.
+pub const KEY_SIZE_MAX: usize = 64 * 1024;
+/// The largest value alluvium accepts: 256 MiB.
+pub const VALUE_SIZE_MAX: usize = 256 * 1024 * 1024;
+/// The largest batch alluvium accepts, counted as the sum of key and value bytes: 512 MiB.
+pub const BATCH_SIZE_MAX: usize = 512 * 1024 * 1024;
+/// The most operations one batch may hold.
+pub const BATCH_OPS_MAX: usize = 1 << 24;
+
+/// How data blocks of segments are compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compression {
+    /// No compression.
+    None,
+    /// Snappy, kept only for blocks it shrinks by at least 1/8.
+    #[default]
+    Snappy,
+}
+
+/// What recovery does when a commit log file is damaged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RecoveryMode {
+    /// Drop an incomplete record at the very end of the newest log file (a crash in the
+    /// middle of an append) and report it; anything else wrong is [`Error::Corruption`].
+    #[default]
+    TolerateTornTail,
+    /// Replay up to the first bad record of any log file, drop it and everything after it,
+    /// and report exactly what was dropped. The database is consistent at that point in time.
+    PointInTime,
+}
+
+/// Options for [`Db::open`](crate::Db::open), built with chained setters.
+///
+/// ```
+/// use alluvium::{Options, Compression};
+/// let opts = Options::default()
+///     .memtable_size_bytes(8 << 20)
+///     .compression(Compression::None);
+/// assert_eq!(opts.block_size_bytes_value(), 4096);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub(crate) create_if_missing: bool,
+    pub(crate) error_if_exists: bool,
+    pub(crate) memtable_size_bytes: usize,
+    pub(crate) block_size_bytes: usize,
+    pub(crate) block_restart_interval: usize,
+    pub(crate) compression: Compression,
+    pub(crate) bloom_bits_per_key: u32,
+    pub(crate) immutable_memtables_max: usize,
+    pub(crate) recovery_mode: RecoveryMode,
+}
+
+impl Default for Options {
+    /// Defaults: create if missing, 64 MiB memtable, 4 KiB blocks, restart every 16 keys,
+    /// snappy, 10 bloom bits per key, 2 immutable memtables before writers wait, tolerate a
+    /// torn tail.
+    fn default() -> Self {
+        Options {
+            create_if_missing: true,
+            error_if_exists: false,
+            memtable_size_bytes: 64 << 20,
+            block_size_bytes: 4096,
+            block_restart_interval: 16,
+            compression: Compression::Snappy,
+            bloom_bits_per_key: 10,
+            immutable_memtables_max: 2,
+            recovery_mode: RecoveryMode::TolerateTornTail,
+        }
+    }
+}
+
+macro_rules! setter {
+    ($(#[$doc:meta])* $name:ident, $getter:ident: $ty:ty) => {
+        $(#[$doc])*
+        #[must_use]
+        pub fn $name(mut self, v: $ty) -> Self {
+            self.$name = v;
+            self
+        }
+
+        #[doc = concat!("The configured `", stringify!($name), "`.")]
+        pub fn $getter(&self) -> $ty {
+            self.$name
+        }
+    };
+}
+
+impl Options {
+    setter!(
+        /// Create the directory when it does not exist (default `true`).
+        create_if_missing, create_if_missing_value: bool
+    );
+    setter!(
+        /// Fail with [`Error::InvalidArgument`] if a database already exists (default `false`).
+        error_if_exists, error_if_exists_value: bool
+    );
+    setter!(
+        /// Size at which the memtable becomes immutable and is flushed (default 64 MiB,
+        /// at least 4 KiB).
+        memtable_size_bytes, memtable_size_bytes_value: usize
+    );
+    setter!(
+        /// Target uncompressed size of a segment data block (default 4 KiB, 256 B to 4 MiB).
+        block_size_bytes, block_size_bytes_value: usize
+    );
+    setter!(
+        /// Keys between restart points in a block (default 16, 1 to 1024).
+        block_restart_interval, block_restart_interval_value: usize
+    );
+    setter!(
+        /// Block compression (default snappy).
+        compression, compression_value: Compression
+    );
+    setter!(
+        /// Bloom filter bits per key; 0 disables filters (default 10, at most 32).
+        bloom_bits_per_key, bloom_bits_per_key_value: u32
+    );
+    setter!(
+        /// Immutable memtables waiting for flush before writers wait (default 2, 1 to 64).
+        immutable_memtables_max, immutable_memtables_max_value: usize
+    );
+    setter!(
+        /// What recovery does with a damaged commit log (default tolerate a torn tail).
+        recovery_mode, recovery_mode_value: RecoveryMode
+    );
+
+    /// Checks every option; called by `Db::open`.
+    pub fn validate(&self) -> Result<()> {
+        check(self.memtable_size_bytes >= 4096, "memtable_size_bytes must be at least 4096")?;
+        check(
+            (256..=4 << 20).contains(&self.block_size_bytes),
+            "block_size_bytes must be between 256 and 4194304",
+        )?;
+        check(
+            (1..=1024).contains(&self.block_restart_interval),
+            "block_restart_interval must be between 1 and 1024",
+        )?;
+        check(self.bloom_bits_per_key <= 32, "bloom_bits_per_key must be at most 32")?;
+        check(
+            (1..=64).contains(&self.immutable_memtables_max),
+            "immutable_memtables_max must be between 1 and 64",
+        )
+    }
+}
+
+fn check(ok: bool, msg: &str) -> Result<()> {
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument(msg.to_string()))
+    }
+}
+
+/// Options for one write.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WriteOptions {
+    /// When true the write returns only after the commit log is `fdatasync`ed, so it survives
+    /// a power failure. When false it survives a process crash but not an OS crash. Default
+    /// `false`.
+    pub sync: bool,
+}
+
+impl WriteOptions {
+    /// Options with `sync` set.
+    pub fn synced() -> Self {
+        WriteOptions { sync: true }
+    }
+}
+
+/// Options for one read.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReadOptions {
+    /// Read as of this sequence number instead of the latest; set by snapshots.
+    pub seqno: Option<SeqNo>,
+}
