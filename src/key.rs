@@ -170,7 +170,10 @@ mod tests {
         let c = internal_key(b"ka", 1, ValueKind::Put);
         assert_eq!(compare_internal(&b, &a), Ordering::Less);
         assert_eq!(compare_internal(&a, &c), Ordering::Less);
-        let (ia, ib) = (InternalKey::new(b"k", 5, ValueKind::Put), InternalKey::new(b"k", 7, ValueKind::Delete));
+        let (ia, ib) = (
+            InternalKey::new(b"k", 5, ValueKind::Put),
+            InternalKey::new(b"k", 7, ValueKind::Delete),
+        );
         assert!(ib < ia);
     }
 

@@ -132,7 +132,10 @@ impl Options {
 
     /// Checks every option; called by `Db::open`.
     pub fn validate(&self) -> Result<()> {
-        check(self.memtable_size_bytes >= 4096, "memtable_size_bytes must be at least 4096")?;
+        check(
+            self.memtable_size_bytes >= 4096,
+            "memtable_size_bytes must be at least 4096",
+        )?;
         check(
             (256..=4 << 20).contains(&self.block_size_bytes),
             "block_size_bytes must be between 256 and 4194304",
@@ -141,7 +144,10 @@ impl Options {
             (1..=1024).contains(&self.block_restart_interval),
             "block_restart_interval must be between 1 and 1024",
         )?;
-        check(self.bloom_bits_per_key <= 32, "bloom_bits_per_key must be at most 32")?;
+        check(
+            self.bloom_bits_per_key <= 32,
+            "bloom_bits_per_key must be at most 32",
+        )?;
         check(
             (1..=64).contains(&self.immutable_memtables_max),
             "immutable_memtables_max must be between 1 and 64",

@@ -1,0 +1,143 @@
+//! Reading a commit log file from start to end.
+
+use std::path::{Path, PathBuf};
+
+use super::record::decode_record;
+use super::{LogRecord, LOG_FORMAT_VERSION, LOG_HEADER_LEN, LOG_MAGIC};
+use crate::error::{Error, IoContext, Result};
+use crate::frame::{check_file_header, Frame, FrameReader};
+
+/// How a log file ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TailState {
+    /// The last record ends at the end of the file.
+    Clean,
+    /// From `offset` on the file holds a prefix of a record, or zeros: an append a crash
+    /// interrupted (or, for a live file, one still in progress).
+    Incomplete {
+        /// Where the incomplete record starts.
+        offset: u64,
+    },
+    /// The record at `offset` is damaged.
+    Corrupt {
+        /// Where the damaged record starts.
+        offset: u64,
+        /// What is wrong.
+        detail: String,
+        /// True when the damaged record is the last thing in the file (a torn write looks the
+        /// same as damage there).
+        at_tail: bool,
+    },
+}
+
+impl TailState {
+    /// Offset from which bytes are not part of a valid record, if any.
+    pub fn bad_offset(&self) -> Option<u64> {
+        match self {
+            TailState::Clean => None,
+            TailState::Incomplete { offset } | TailState::Corrupt { offset, .. } => Some(*offset),
+        }
+    }
+}
+
+/// One item of a scan: a record and the offset of its frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogItem {
+    /// Offset of the frame header in the file.
+    pub offset: u64,
+    /// The decoded record.
+    pub record: LogRecord,
+}
+
+/// A whole commit log file read into memory.
+#[derive(Debug)]
+pub struct LogFile {
+    path: PathBuf,
+    data: Vec<u8>,
+}
+
+impl LogFile {
+    /// Reads the file at `path`.
+    pub fn read(path: &Path) -> Result<LogFile> {
+        let data = std::fs::read(path).at(path)?;
+        Ok(LogFile {
+            path: path.to_path_buf(),
+            data,
+        })
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The file's length in bytes.
+    pub fn len_bytes(&self) -> u64 {
+        self.data.len() as u64
+    }
+
+    /// Calls `f` on every valid record in order and returns how the file ends.
+    ///
+    /// A file too short to hold its header, whose bytes are a prefix of a valid header (or
+    /// zeros), ends `Incomplete` at offset 0; a wrong magic or a newer format version is
+    /// [`Error::Corruption`].
+    pub fn scan(&self, mut f: impl FnMut(LogItem) -> Result<()>) -> Result<TailState> {
+        if let Some(tail) = self.check_header()? {
+            return Ok(tail);
+        }
+        let mut frames = FrameReader::new(&self.data, LOG_HEADER_LEN);
+        loop {
+            match frames.next_frame() {
+                Frame::Record { offset, payload } => f(self.decode(offset, payload)?)?,
+                Frame::End => return Ok(TailState::Clean),
+                Frame::Incomplete { offset } => {
+                    return Ok(TailState::Incomplete {
+                        offset: offset as u64,
+                    })
+                }
+                Frame::Corrupt {
+                    offset,
+                    detail,
+                    at_tail,
+                } => {
+                    return Ok(TailState::Corrupt {
+                        offset: offset as u64,
+                        detail,
+                        at_tail,
+                    })
+                }
+            }
+        }
+    }
+
+    /// Every valid record and the tail state (for inspection and tests).
+    pub fn records(&self) -> Result<(Vec<LogItem>, TailState)> {
+        let mut out = Vec::new();
+        let tail = self.scan(|item| {
+            out.push(item);
+            Ok(())
+        })?;
+        Ok((out, tail))
+    }
+
+    fn decode(&self, offset: usize, payload: &[u8]) -> Result<LogItem> {
+        let body = offset + crate::frame::FRAME_HEADER_LEN;
+        let record = decode_record(payload)
+            .map_err(|(at, detail)| Error::corruption(&self.path, (body + at) as u64, detail))?;
+        Ok(LogItem {
+            offset: offset as u64,
+            record,
+        })
+    }
+
+    fn check_header(&self) -> Result<Option<TailState>> {
+        let torn = check_file_header(
+            &self.path,
+            &self.data,
+            LOG_MAGIC,
+            LOG_FORMAT_VERSION,
+            "commit log",
+        )?;
+        Ok(torn.then_some(TailState::Incomplete { offset: 0 }))
+    }
+}

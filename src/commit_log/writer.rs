@@ -1,0 +1,71 @@
+//! Appending to a commit log file.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::{LOG_FORMAT_VERSION, LOG_HEADER_LEN, LOG_MAGIC};
+use crate::error::{IoContext, Result};
+use crate::files;
+
+/// An open commit log file that only grows.
+///
+/// # Concurrency
+/// Not synchronised: the group-commit leader is the only writer (it holds the database's log
+/// mutex while appending).
+#[derive(Debug)]
+pub struct LogWriter {
+    file: File,
+    path: PathBuf,
+    number: u64,
+    size_bytes: u64,
+}
+
+impl LogWriter {
+    /// Creates log file `number` in `dir`, writes and syncs its header, and syncs the directory
+    /// so the file's existence is durable before any record depends on it.
+    pub fn create(dir: &Path, number: u64) -> Result<LogWriter> {
+        let path = files::log_path(dir, number);
+        let mut file = File::options()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .at(&path)?;
+        file.write_all(&file_header()).at(&path)?;
+        file.sync_data().at(&path)?;
+        files::sync_dir(dir)?;
+        let size_bytes = LOG_HEADER_LEN as u64;
+        Ok(LogWriter {
+            file,
+            path,
+            number,
+            size_bytes,
+        })
+    }
+
+    /// Appends already framed bytes with one `write` call.
+    pub fn append(&mut self, frames: &[u8]) -> Result<()> {
+        self.file.write_all(frames).at(&self.path)?;
+        self.size_bytes += frames.len() as u64;
+        Ok(())
+    }
+
+    /// `fdatasync`s the file.
+    pub fn sync(&mut self) -> Result<()> {
+        self.file.sync_data().at(&self.path)
+    }
+
+    /// The file's number.
+    pub fn number(&self) -> u64 {
+        self.number
+    }
+
+    /// Bytes written so far, header included.
+    pub fn size_bytes(&self) -> u64 {
+        self.size_bytes
+    }
+}
+
+fn file_header() -> Vec<u8> {
+    crate::frame::file_header(LOG_MAGIC, LOG_FORMAT_VERSION)
+}

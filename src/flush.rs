@@ -1,0 +1,40 @@
+//! Flush: an immutable memtable becomes a level-0 segment.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::error::Result;
+use crate::files;
+use crate::manifest::{AddedSegment, LiveSegment};
+use crate::memtable::Memtable;
+use crate::options::Options;
+use crate::segment::{Segment, SegmentWriter};
+
+/// Writes every entry of `mem` to segment `id` in `dir`, syncs it and opens it.
+///
+/// Every version is kept: snapshots may still read older ones, and compaction is the place
+/// that drops what nobody can see.
+pub fn write_segment(
+    dir: &Path,
+    id: u64,
+    mem: &Memtable,
+    opts: &Options,
+) -> Result<(AddedSegment, Arc<LiveSegment>)> {
+    let path = files::segment_path(dir, id);
+    let mut writer = SegmentWriter::create(&path, opts)?;
+    let mut ikey = Vec::new();
+    mem.for_each(|k, v| {
+        ikey.clear();
+        crate::key::encode_internal_key(&mut ikey, &k.user_key, k.seqno(), k.kind());
+        writer.add(&ikey, v)
+    })?;
+    let meta = writer.finish()?;
+    files::sync_dir(dir)?;
+    let segment = Arc::new(Segment::open(&path, id)?);
+    let added = AddedSegment {
+        level: 0,
+        id,
+        meta: meta.clone(),
+    };
+    Ok((added, LiveSegment::new(segment, meta)))
+}

@@ -1,0 +1,325 @@
+//! Opening a database: `CURRENT` -> manifest -> segments -> commit log replay.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use parking_lot::{Condvar, Mutex};
+
+use crate::commit_log::{LogFile, LogWriter, TailState};
+use crate::db::{BgState, Inner, SuperVersion};
+use crate::error::{Error, IoContext, Result};
+use crate::files::{self, DirLock, FileKind};
+use crate::key::SeqNo;
+use crate::manifest::{read_current, read_manifest, ManifestState, VersionSet};
+use crate::memtable::Memtable;
+use crate::options::{Options, RecoveryMode};
+use crate::write::{insert_batch, LogState};
+
+/// Bytes of a commit log that recovery did not replay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DroppedTail {
+    /// The log file.
+    pub path: PathBuf,
+    /// Offset of the first byte not replayed.
+    pub offset: u64,
+    /// Bytes from `offset` to the end of the file.
+    pub bytes: u64,
+    /// Why they were dropped.
+    pub reason: String,
+}
+
+/// What the last open found and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// Log files read.
+    pub logs_replayed: usize,
+    /// Records (batches) replayed into the memtable.
+    pub records_replayed: u64,
+    /// The newest sequence number after recovery.
+    pub last_seqno: SeqNo,
+    /// What was dropped: at most one torn tail with the default recovery mode; with
+    /// [`RecoveryMode::PointInTime`], everything from the first bad record on.
+    pub dropped: Vec<DroppedTail>,
+    /// Log files removed whole because they followed the point of recovery
+    /// ([`RecoveryMode::PointInTime`] only).
+    pub removed_logs: Vec<PathBuf>,
+}
+
+/// Opens or creates the database in `dir`.
+pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<Inner>> {
+    opts.validate()?;
+    prepare_dir(dir, &opts)?;
+    let lock = DirLock::acquire(dir)?;
+    let listing = files::list(dir)?;
+    let mut state = load_state(dir, &opts, &listing)?;
+    let newest = listing.iter().filter_map(file_number).max().unwrap_or(0);
+    state.next_file_number = state.next_file_number.max(newest + 1).max(1);
+    let mut versions = VersionSet::open(dir, state)?;
+    remove_orphans(dir, versions.state(), &listing)?;
+    let logs: Vec<u64> = listing
+        .iter()
+        .filter_map(|k| match k {
+            FileKind::Log(n) if *n >= versions.state().log_number => Some(*n),
+            _ => None,
+        })
+        .collect();
+    let log_number = versions.new_file_number();
+    let mem = Memtable::new(logs.first().copied().unwrap_or(log_number));
+    let report = replay(
+        dir,
+        &logs,
+        &mem,
+        versions.state().last_seqno,
+        opts.recovery_mode_value(),
+    )?;
+    let writer = LogWriter::create(dir, log_number)?;
+    let version = versions.current();
+    let sv = SuperVersion {
+        mem: Arc::new(mem),
+        imms: Vec::new(),
+        version,
+    };
+    Ok(Arc::new(Inner {
+        dir: dir.to_path_buf(),
+        opts,
+        lock: Mutex::new(Some(lock)),
+        super_version: ArcSwap::from_pointee(sv),
+        sv_lock: Mutex::new(()),
+        visible_seqno: AtomicU64::new(report.last_seqno),
+        queue: Default::default(),
+        log: Mutex::new(Some(LogState::new(writer, report.last_seqno))),
+        versions: Mutex::new(versions),
+        bg: Mutex::new(BgState::default()),
+        bg_cv: Condvar::new(),
+        snapshots: Mutex::default(),
+        counters: Default::default(),
+        recovery: report,
+        closed: AtomicBool::new(false),
+        flush_thread: Mutex::new(None),
+    }))
+}
+
+fn prepare_dir(dir: &Path, opts: &Options) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if dir.exists() {
+        return Err(Error::InvalidArgument(format!(
+            "{} exists and is not a directory",
+            dir.display()
+        )));
+    }
+    if !opts.create_if_missing_value() {
+        return Err(Error::InvalidArgument(format!(
+            "{} does not exist and create_if_missing is false",
+            dir.display()
+        )));
+    }
+    std::fs::create_dir_all(dir).at(dir)?;
+    match dir.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => files::sync_dir(parent),
+        _ => Ok(()),
+    }
+}
+
+fn load_state(dir: &Path, opts: &Options, listing: &[FileKind]) -> Result<ManifestState> {
+    if listing.contains(&FileKind::Current) {
+        if opts.error_if_exists_value() {
+            return Err(Error::InvalidArgument(format!(
+                "a database already exists in {}",
+                dir.display()
+            )));
+        }
+        return Ok(read_manifest(&read_current(dir)?)?.0);
+    }
+    let stranded = listing.iter().find(|k| {
+        matches!(
+            k,
+            FileKind::Log(_) | FileKind::Segment(_) | FileKind::Manifest(_)
+        )
+    });
+    match stranded {
+        Some(_) => Err(Error::corruption(
+            dir.join(files::CURRENT),
+            0,
+            "CURRENT is missing but the directory holds alluvium files",
+        )),
+        None => Ok(ManifestState {
+            next_file_number: 1,
+            ..ManifestState::default()
+        }),
+    }
+}
+
+fn file_number(kind: &FileKind) -> Option<u64> {
+    match kind {
+        FileKind::Log(n) | FileKind::Segment(n) | FileKind::Manifest(n) | FileKind::Temp(n) => {
+            Some(*n)
+        }
+        FileKind::Current | FileKind::Lock => None,
+    }
+}
+
+/// Removes what a crash can leave behind: segments no manifest names (a flush that did not
+/// finish), temporary files, and log files older than the flushed point.
+fn remove_orphans(dir: &Path, state: &ManifestState, listing: &[FileKind]) -> Result<()> {
+    let live = |id: u64| state.levels.iter().flatten().any(|s| s.id == id);
+    for kind in listing {
+        let path = match *kind {
+            FileKind::Segment(n) if !live(n) => files::segment_path(dir, n),
+            FileKind::Temp(n) => files::temp_path(dir, n),
+            FileKind::Log(n) if n < state.log_number => files::log_path(dir, n),
+            _ => continue,
+        };
+        files::remove_if_exists(&path)?;
+    }
+    Ok(())
+}
+
+/// Replays log files `logs` (ascending) into `mem`, skipping what segments already hold.
+fn replay(
+    dir: &Path,
+    logs: &[u64],
+    mem: &Memtable,
+    flushed: SeqNo,
+    mode: RecoveryMode,
+) -> Result<RecoveryReport> {
+    let mut report = RecoveryReport {
+        last_seqno: flushed,
+        ..RecoveryReport::default()
+    };
+    for (i, &n) in logs.iter().enumerate() {
+        let path = files::log_path(dir, n);
+        let is_last = i + 1 == logs.len();
+        let stop = replay_file(&path, mem, &mut report)
+            .and_then(|tail| judge_tail(&path, tail, is_last, mode));
+        report.logs_replayed += 1;
+        match stop {
+            Ok(None) => {}
+            Ok(Some(dropped)) => {
+                truncate(&path, dropped.offset)?;
+                log_dropped(&dropped);
+                report.dropped.push(dropped);
+                if mode == RecoveryMode::PointInTime {
+                    remove_later_logs(dir, &logs[i + 1..], &mut report)?;
+                    break;
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(report)
+}
+
+fn replay_file(path: &Path, mem: &Memtable, report: &mut RecoveryReport) -> Result<TailState> {
+    let file = match LogFile::read(path) {
+        Ok(f) => f,
+        Err(e) => return corruption_as_tail(path, e),
+    };
+    let outcome = file.scan(|item| {
+        let rec = item.record;
+        if rec.last_seqno() <= report.last_seqno {
+            return Ok(()); // already in a segment
+        }
+        if rec.first_seqno != report.last_seqno + 1 {
+            let detail = format!(
+                "record starts at sequence number {}; expected {}",
+                rec.first_seqno,
+                report.last_seqno + 1
+            );
+            return Err(Error::corruption(path, item.offset, detail));
+        }
+        insert_batch(mem, rec.first_seqno, &rec.batch);
+        report.last_seqno = rec.last_seqno();
+        report.records_replayed += 1;
+        Ok(())
+    });
+    match outcome {
+        Ok(tail) => Ok(tail),
+        Err(e) => corruption_as_tail(path, e),
+    }
+}
+
+/// Turns a corruption in this log file into a tail state so the recovery mode can judge it.
+fn corruption_as_tail(path: &Path, e: Error) -> Result<TailState> {
+    match e {
+        Error::Corruption {
+            path: p,
+            offset,
+            detail,
+        } if p == path => Ok(TailState::Corrupt {
+            offset,
+            detail,
+            at_tail: false,
+        }),
+        other => Err(other),
+    }
+}
+
+/// Decides what a bad tail means: `Ok(Some)` to drop it, `Err` for corruption.
+fn judge_tail(
+    path: &Path,
+    tail: TailState,
+    is_last: bool,
+    mode: RecoveryMode,
+) -> Result<Option<DroppedTail>> {
+    let len = std::fs::metadata(path).at(path)?.len();
+    let (offset, reason, torn) = match tail {
+        TailState::Clean => return Ok(None),
+        TailState::Incomplete { offset } => {
+            (offset, "incomplete record (torn write)".to_string(), true)
+        }
+        TailState::Corrupt {
+            offset,
+            detail,
+            at_tail,
+        } => (offset, detail, at_tail),
+    };
+    let tolerated = mode == RecoveryMode::PointInTime || (torn && is_last);
+    if !tolerated {
+        return Err(Error::corruption(path, offset, reason));
+    }
+    Ok(Some(DroppedTail {
+        path: path.to_path_buf(),
+        offset,
+        bytes: len.saturating_sub(offset),
+        reason,
+    }))
+}
+
+fn truncate(path: &Path, offset: u64) -> Result<()> {
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .at(path)?;
+    file.set_len(offset).and_then(|()| file.sync_all()).at(path)
+}
+
+fn remove_later_logs(dir: &Path, later: &[u64], report: &mut RecoveryReport) -> Result<()> {
+    for &n in later {
+        let path = files::log_path(dir, n);
+        let len = std::fs::metadata(&path).at(&path)?.len();
+        let reason = "follows the point of recovery".to_string();
+        report.dropped.push(DroppedTail {
+            path: path.clone(),
+            offset: 0,
+            bytes: len,
+            reason,
+        });
+        files::remove_if_exists(&path)?;
+        report.removed_logs.push(path);
+    }
+    files::sync_dir(dir)
+}
+
+fn log_dropped(d: &DroppedTail) {
+    log::warn!(
+        "alluvium recovery dropped {} bytes of {} from offset {}: {}",
+        d.bytes,
+        d.path.display(),
+        d.offset,
+        d.reason
+    );
+}

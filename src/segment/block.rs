@@ -1,0 +1,324 @@
+//! Data and index blocks: a run of prefix-compressed entries followed by restart offsets.
+//!
+//! ```text
+//! entry:   [shared varint][unshared varint][value_len varint][key delta][value]
+//! block:   entry* [restart offset u32 LE]* [num_restarts u32 LE]
+//! ```
+//!
+//! Every `restart_interval`-th entry stores its key whole (`shared == 0`) and its offset is
+//! recorded, so a lookup can binary-search the restart points and decode only one interval.
+//! See `FORMAT-segment.md`, "Data block".
+
+use std::cmp::Ordering;
+
+use crate::coding::{self, Reader};
+use crate::key::TRAILER_LEN;
+use crate::options::KEY_SIZE_MAX;
+
+/// A problem found while decoding a block; the reader turns it into
+/// [`Error::Corruption`](crate::Error::Corruption) naming the file and the block's offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Malformed(pub String);
+
+type Decoded<T> = std::result::Result<T, Malformed>;
+
+fn malformed<T>(detail: impl Into<String>) -> Decoded<T> {
+    Err(Malformed(detail.into()))
+}
+
+/// Accumulates sorted entries into one block.
+///
+/// # Invariants
+/// Keys are added in strictly increasing order (the segment writer checks this before
+/// calling [`BlockBuilder::add`]). Entry offsets fit in `u32` because a block is flushed once
+/// it reaches the block size (at most 4 MiB) and one entry is at most a key (64 KiB) plus a
+/// value (256 MiB).
+#[derive(Debug)]
+pub struct BlockBuilder {
+    buf: Vec<u8>,
+    restarts: Vec<u32>,
+    restart_interval: usize,
+    since_restart: usize,
+    last_key: Vec<u8>,
+}
+
+impl BlockBuilder {
+    /// An empty builder that stores a whole key every `restart_interval` entries (at least 1).
+    pub fn new(restart_interval: usize) -> Self {
+        BlockBuilder {
+            buf: Vec::new(),
+            restarts: Vec::new(),
+            restart_interval: restart_interval.max(1),
+            since_restart: 0,
+            last_key: Vec::new(),
+        }
+    }
+
+    /// True when no entry was added since the last [`BlockBuilder::finish`].
+    pub fn is_empty(&self) -> bool {
+        self.restarts.is_empty()
+    }
+
+    /// Size the finished block would have now.
+    pub fn size_bytes(&self) -> usize {
+        self.buf.len() + 4 * self.restarts.len() + 4
+    }
+
+    /// Appends one entry, prefix-compressed against the previous key.
+    pub fn add(&mut self, key: &[u8], value: &[u8]) {
+        let shared = if self.is_empty() || self.since_restart == self.restart_interval {
+            self.restarts.push(offset_u32(self.buf.len()));
+            self.since_restart = 0;
+            0
+        } else {
+            common_prefix_len(&self.last_key, key)
+        };
+        let delta = &key[shared..];
+        coding::put_varint(&mut self.buf, shared as u64);
+        coding::put_varint(&mut self.buf, delta.len() as u64);
+        coding::put_varint(&mut self.buf, value.len() as u64);
+        self.buf.extend_from_slice(delta);
+        self.buf.extend_from_slice(value);
+        self.last_key.truncate(shared);
+        self.last_key.extend_from_slice(delta);
+        self.since_restart += 1;
+    }
+
+    /// Appends the restart array and returns the block's bytes, leaving the builder empty.
+    pub fn finish(&mut self) -> Vec<u8> {
+        let mut out = std::mem::take(&mut self.buf);
+        for &r in &self.restarts {
+            coding::put_u32(&mut out, r);
+        }
+        coding::put_u32(&mut out, offset_u32(self.restarts.len()));
+        self.restarts.clear();
+        self.since_restart = 0;
+        self.last_key.clear();
+        out
+    }
+}
+
+fn offset_u32(n: usize) -> u32 {
+    // The builder's invariant keeps this in range; saturating keeps it panic-free regardless.
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+fn common_prefix_len(a: &[u8], b: &[u8]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+/// A parsed, validated view of one block's uncompressed bytes.
+///
+/// # Invariants
+/// After [`BlockView::parse`], every restart offset is strictly increasing and lies inside
+/// the entry region, so decoding may start at any of them.
+#[derive(Debug, Clone, Copy)]
+pub struct BlockView<'a> {
+    entries: &'a [u8],
+    restarts: &'a [u8],
+}
+
+impl<'a> BlockView<'a> {
+    /// Splits `contents` into the entry region and the restart array and checks the restarts.
+    pub fn parse(contents: &'a [u8]) -> Decoded<Self> {
+        let Some(count_at) = contents.len().checked_sub(4) else {
+            return malformed(format!("block of {} bytes is too short", contents.len()));
+        };
+        let count = coding::u32_at(contents, count_at).unwrap_or(0) as usize;
+        let Some(entries_len) = count.checked_mul(4).and_then(|n| count_at.checked_sub(n)) else {
+            return malformed(format!("restart count {count} does not fit in the block"));
+        };
+        let view = BlockView {
+            entries: &contents[..entries_len],
+            restarts: &contents[entries_len..count_at],
+        };
+        view.check_restarts()?;
+        Ok(view)
+    }
+
+    fn check_restarts(&self) -> Decoded<()> {
+        if self.restart_count() == 0 && !self.entries.is_empty() {
+            return malformed("block has entries but no restart point");
+        }
+        let mut prev: Option<usize> = None;
+        for i in 0..self.restart_count() {
+            let at = self.restart(i);
+            let first_ok = i > 0 || at == 0;
+            if !first_ok || at >= self.entries.len() || prev.is_some_and(|p| at <= p) {
+                return malformed(format!("restart offset {at} (#{i}) is out of range"));
+            }
+            prev = Some(at);
+        }
+        Ok(())
+    }
+
+    fn restart_count(&self) -> usize {
+        self.restarts.len() / 4
+    }
+
+    fn restart(&self, i: usize) -> usize {
+        coding::u32_at(self.restarts, i * 4).unwrap_or(u32::MAX) as usize
+    }
+
+    /// Decodes the entry at `pos` given the previous key (which it replaces with this key);
+    /// returns the value and the offset of the next entry.
+    fn entry_at(&self, pos: usize, key: &mut Vec<u8>) -> Decoded<(&'a [u8], usize)> {
+        let mut r = Reader::new(self.entries.get(pos..).unwrap_or_default());
+        let bad = |what: &str| Malformed(format!("entry at block offset {pos}: {what}"));
+        let shared = r.varint().ok_or_else(|| bad("truncated header"))?;
+        let unshared = r.len().ok_or_else(|| bad("key length past the end"))?;
+        let value_len = r.len().ok_or_else(|| bad("value length past the end"))?;
+        let shared = usize::try_from(shared)
+            .ok()
+            .filter(|&s| s <= key.len())
+            .ok_or_else(|| bad("shared prefix longer than the previous key"))?;
+        if shared.saturating_add(unshared) > KEY_SIZE_MAX + TRAILER_LEN {
+            // Bounds what a run of prefix-sharing entries can make us allocate.
+            return Err(bad("key longer than the largest key alluvium writes"));
+        }
+        let delta = r.bytes(unshared).ok_or_else(|| bad("key past the end"))?;
+        let value = r
+            .bytes(value_len)
+            .ok_or_else(|| bad("value past the end"))?;
+        key.truncate(shared);
+        key.extend_from_slice(delta);
+        Ok((value, pos + r.pos()))
+    }
+
+    /// Every entry in order, as owned `(key, value)` pairs.
+    pub fn entries(&self) -> Decoded<Vec<(Vec<u8>, Vec<u8>)>> {
+        let mut out = Vec::new();
+        let mut key = Vec::new();
+        let mut pos = 0;
+        while pos < self.entries.len() {
+            let (value, next) = self.entry_at(pos, &mut key)?;
+            out.push((key.clone(), value.to_vec()));
+            pos = next;
+        }
+        Ok(out)
+    }
+
+    /// The first entry whose key is `>= target` under `cmp`, found by binary search over the
+    /// restart points and a linear scan of one interval; `None` if every key is smaller.
+    pub fn seek(
+        &self,
+        target: &[u8],
+        cmp: impl Fn(&[u8], &[u8]) -> Ordering,
+    ) -> Decoded<Option<(Vec<u8>, &'a [u8])>> {
+        let mut key = Vec::new();
+        let mut pos = self.restart(self.last_restart_below(target, &cmp)?);
+        while pos < self.entries.len() {
+            let (value, next) = self.entry_at(pos, &mut key)?;
+            if cmp(&key, target).is_ge() {
+                return Ok(Some((key, value)));
+            }
+            pos = next;
+        }
+        Ok(None)
+    }
+
+    /// Index of the last restart point whose key is `< target` (0 if none is), so the first
+    /// key `>= target` lies in that restart interval or at the start of the next one.
+    fn last_restart_below(
+        &self,
+        target: &[u8],
+        cmp: &impl Fn(&[u8], &[u8]) -> Ordering,
+    ) -> Decoded<usize> {
+        let (mut lo, mut hi) = (0, self.restart_count());
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if cmp(&self.restart_key(mid)?, target).is_lt() {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo)
+    }
+
+    fn restart_key(&self, i: usize) -> Decoded<Vec<u8>> {
+        let at = self.restart(i);
+        let mut r = Reader::new(self.entries.get(at..).unwrap_or_default());
+        if r.varint() != Some(0) {
+            return malformed(format!(
+                "restart point at block offset {at} shares a prefix"
+            ));
+        }
+        let mut key = Vec::new();
+        self.entry_at(at, &mut key)?;
+        Ok(key)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn build(keys: &[&[u8]], interval: usize) -> Vec<u8> {
+        let mut b = BlockBuilder::new(interval);
+        for (i, k) in keys.iter().enumerate() {
+            b.add(k, format!("v{i}").as_bytes());
+        }
+        b.finish()
+    }
+
+    const KEYS: &[&[u8]] = &[
+        b"apple", b"apricot", b"banana", b"band", b"bandana", b"cherry", b"cherub",
+    ];
+
+    #[test]
+    fn entries_decode_to_what_was_added_for_every_restart_interval() {
+        for interval in [1, 2, 3, 16] {
+            let bytes = build(KEYS, interval);
+            let got = BlockView::parse(&bytes).unwrap().entries().unwrap();
+            let keys: Vec<&[u8]> = got.iter().map(|(k, _)| k.as_slice()).collect();
+            assert_eq!(keys, KEYS);
+            assert_eq!(got[3].1, b"v3");
+        }
+    }
+
+    #[test]
+    fn seek_finds_the_first_key_at_or_after_the_target() {
+        for interval in [1, 2, 4] {
+            let bytes = build(KEYS, interval);
+            let view = BlockView::parse(&bytes).unwrap();
+            let seek = |t: &[u8]| view.seek(t, |a, b| a.cmp(b)).unwrap().map(|(k, _)| k);
+            assert_eq!(seek(b"a"), Some(b"apple".to_vec()));
+            assert_eq!(seek(b"band"), Some(b"band".to_vec()));
+            assert_eq!(seek(b"bandb"), Some(b"cherry".to_vec()));
+            assert_eq!(seek(b"z"), None);
+        }
+    }
+
+    #[test]
+    fn bad_restart_counts_and_offsets_are_malformed() {
+        let bytes = build(KEYS, 2);
+        let n = bytes.len();
+        let mut huge = bytes.clone();
+        huge[n - 4..].copy_from_slice(&1000u32.to_le_bytes());
+        assert!(BlockView::parse(&huge).is_err());
+        let mut off = bytes.clone();
+        off[n - 8..n - 4].copy_from_slice(&60_000u32.to_le_bytes());
+        assert!(BlockView::parse(&off).is_err());
+        assert!(BlockView::parse(&[1, 0]).is_err());
+    }
+
+    #[test]
+    fn shared_prefix_longer_than_the_previous_key_is_malformed() {
+        // One entry claiming to share 5 bytes with a previous key that does not exist.
+        let mut bytes = vec![5, 1, 0, b'x'];
+        bytes.extend_from_slice(&0u32.to_le_bytes());
+        bytes.extend_from_slice(&1u32.to_le_bytes());
+        let err = BlockView::parse(&bytes).unwrap().entries().unwrap_err();
+        assert!(err.0.contains("shared prefix"), "{err:?}");
+    }
+
+    #[test]
+    fn lengths_past_the_end_are_malformed() {
+        let mut bytes = vec![0, 1, 9, b'k', b'v'];
+        bytes.extend_from_slice(&0u32.to_le_bytes());
+        bytes.extend_from_slice(&1u32.to_le_bytes());
+        assert!(BlockView::parse(&bytes).unwrap().entries().is_err());
+    }
+}

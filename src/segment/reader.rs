@@ -1,0 +1,519 @@
+//! Opening a segment, point lookups and bounded iteration.
+
+use std::borrow::Cow;
+use std::fs::File;
+use std::ops::{Bound, Range};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use memmap2::Mmap;
+
+use super::block::{BlockView, Malformed};
+use super::filter;
+use super::format::{BlockHandle, Footer, Properties, BLOCK_RAW, BLOCK_SNAPPY, FOOTER_LEN};
+use super::{SegmentId, SegmentMeta};
+use crate::coding::{self, Reader};
+use crate::error::{Error, IoContext, Result};
+use crate::key::{self, SeqNo, ValueKind, SEQNO_MAX};
+
+/// One decoded entry: encoded internal key and value.
+type Entry = (Vec<u8>, Vec<u8>);
+
+/// A snappy block cannot expand more than ~21x (a 3-byte copy yields at most 64 bytes), so a
+/// claimed length beyond 32x the stored size is corruption, and refusing it keeps a damaged
+/// length from turning into a giant allocation.
+const SNAPPY_EXPANSION_MAX: usize = 32;
+
+/// An open, immutable segment file.
+///
+/// The index is decoded into memory at open; data blocks are read from a memory map on
+/// demand and their checksums verified on every read.
+///
+/// # Concurrency
+/// `Segment` is `Send + Sync` and never mutated after [`Segment::open`]; share it with
+/// `Arc<Segment>`.
+#[derive(Debug)]
+pub struct Segment {
+    id: SegmentId,
+    path: PathBuf,
+    mmap: Mmap,
+    props: Properties,
+    index: Vec<IndexEntry>,
+    filter: Range<usize>,
+}
+
+/// One index entry: the last internal key of a data block and where the block is.
+#[derive(Debug)]
+struct IndexEntry {
+    last_key: Vec<u8>,
+    handle: BlockHandle,
+}
+
+impl Segment {
+    /// Maps the file, then reads and verifies the footer, properties, index and the filter's
+    /// checksum. Anything inconsistent is [`Error::Corruption`] naming the file and offset.
+    pub fn open(path: &Path, id: SegmentId) -> Result<Segment> {
+        let file = File::open(path).at(path)?;
+        let len = file.metadata().at(path)?.len();
+        if len < FOOTER_LEN as u64 {
+            let detail = format!("file of {len} bytes is too short to be a segment");
+            return Err(Error::corruption(path, 0, detail));
+        }
+        // SAFETY: segment files are immutable once written and are never truncated or
+        // modified while open (they are only deleted, which keeps the mapping valid), so
+        // the mapped bytes cannot change under us.
+        let mmap = unsafe { Mmap::map(&file) }.at(path)?;
+        let file_view = FileView { path, bytes: &mmap };
+        let footer = file_view.footer()?;
+        let props = file_view.properties(footer.properties)?;
+        let index = file_view.index(footer.index, footer.filter.offset, &props)?;
+        let filter = file_view.filter(footer.filter)?;
+        Ok(Segment {
+            id,
+            path: path.to_path_buf(),
+            mmap,
+            props,
+            index,
+            filter,
+        })
+    }
+
+    /// The segment's id.
+    pub fn id(&self) -> SegmentId {
+        self.id
+    }
+
+    /// The file this segment was opened from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Size of the file.
+    pub fn size_bytes(&self) -> u64 {
+        self.mmap.len() as u64
+    }
+
+    /// The statistics stored in the properties block.
+    pub fn properties(&self) -> &Properties {
+        &self.props
+    }
+
+    /// The metadata a writer returned for this file, rebuilt from its properties.
+    pub fn meta(&self) -> SegmentMeta {
+        SegmentMeta::from_properties(&self.props, self.size_bytes())
+    }
+
+    /// False only when no version of `user_key` is in this segment (bloom filter).
+    pub fn may_contain(&self, user_key: &[u8]) -> bool {
+        let bits = self.mmap.get(self.filter.clone()).unwrap_or_default();
+        filter::may_contain(bits, user_key)
+    }
+
+    /// The newest version of `user_key` with seqno `<= snapshot`, as
+    /// `(seqno, kind, value)`; `None` if this segment has no such version.
+    ///
+    /// Consults the bloom filter, binary-searches the index, then the block's restart points.
+    pub fn get(
+        &self,
+        user_key: &[u8],
+        snapshot: SeqNo,
+    ) -> Result<Option<(SeqNo, ValueKind, Vec<u8>)>> {
+        if !self.may_contain(user_key) {
+            return Ok(None);
+        }
+        // (key, snapshot, Put) has the largest trailer at `snapshot`, so it sorts before
+        // every version visible at the snapshot and after every newer one.
+        let target = key::internal_key(user_key, snapshot.min(SEQNO_MAX), ValueKind::Put);
+        let Some(entry) = self.index.get(self.first_block_reaching(&target)) else {
+            return Ok(None);
+        };
+        let (ikey, value) = self.seek_in_block(entry.handle, &target)?;
+        let parsed = key::parse_internal_key(&ikey)
+            .ok_or_else(|| self.corrupt(entry.handle.offset, "malformed internal key"))?;
+        if parsed.user_key != user_key {
+            return Ok(None);
+        }
+        Ok(Some((parsed.seqno, parsed.kind, value)))
+    }
+
+    /// The first entry `>= target` in the block, which the index promises exists.
+    fn seek_in_block(&self, handle: BlockHandle, target: &[u8]) -> Result<Entry> {
+        let contents = self.file_view().block(handle)?;
+        let found = BlockView::parse(&contents)
+            .and_then(|b| b.seek(target, key::compare_internal))
+            .map_err(|m| self.corrupt(handle.offset, m.0))?;
+        let (ikey, value) =
+            found.ok_or_else(|| self.corrupt(handle.offset, "block ends before its index key"))?;
+        Ok((ikey, value.to_vec()))
+    }
+
+    /// Index of the first data block whose last key is `>= target`, or the block count.
+    fn first_block_reaching(&self, target: &[u8]) -> usize {
+        self.index
+            .partition_point(|e| key::compare_internal(&e.last_key, target).is_lt())
+    }
+
+    /// Iterates over entries whose internal key lies within `lower..upper` (bounds are
+    /// encoded internal keys compared with
+    /// [`compare_internal`](crate::key::compare_internal)). See [`SegmentIter`] for how
+    /// the two ends behave.
+    pub fn range(self: &Arc<Self>, lower: Bound<Vec<u8>>, upper: Bound<Vec<u8>>) -> SegmentIter {
+        SegmentIter {
+            segment: Arc::clone(self),
+            lower,
+            upper,
+            front: Cursor::Unpositioned,
+            back: Cursor::Unpositioned,
+        }
+    }
+
+    /// The handle of every data block, in key order.
+    pub fn data_block_handles(&self) -> Vec<BlockHandle> {
+        self.index.iter().map(|e| e.handle).collect()
+    }
+
+    /// Reads one data block, verifying its checksum, and decodes all its entries.
+    pub fn read_block_entries(&self, handle: BlockHandle) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let contents = self.file_view().block(handle)?;
+        BlockView::parse(&contents)
+            .and_then(|b| b.entries())
+            .map_err(|m| self.corrupt(handle.offset, m.0))
+    }
+
+    fn block_entries(&self, block_no: usize) -> Result<Vec<Entry>> {
+        match self.index.get(block_no) {
+            Some(e) => self.read_block_entries(e.handle),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    fn file_view(&self) -> FileView<'_> {
+        FileView {
+            path: &self.path,
+            bytes: &self.mmap,
+        }
+    }
+
+    fn corrupt(&self, offset: u64, detail: impl Into<String>) -> Error {
+        Error::corruption(&self.path, offset, detail)
+    }
+}
+
+/// The raw bytes of a segment file plus its path, for decoding with precise errors.
+#[derive(Clone, Copy)]
+struct FileView<'a> {
+    path: &'a Path,
+    bytes: &'a [u8],
+}
+
+impl<'a> FileView<'a> {
+    fn corrupt(&self, offset: u64, detail: impl Into<String>) -> Error {
+        Error::corruption(self.path, offset, detail)
+    }
+
+    /// Where the footer starts; every block must end at or before it.
+    fn footer_offset(&self) -> usize {
+        self.bytes.len().saturating_sub(FOOTER_LEN)
+    }
+
+    fn footer(&self) -> Result<Footer> {
+        let at = self.footer_offset();
+        let raw: Option<&[u8; FOOTER_LEN]> = self.bytes.get(at..).and_then(|b| b.try_into().ok());
+        let raw = raw.ok_or_else(|| self.corrupt(at as u64, "file too short for a footer"))?;
+        Footer::decode(raw).map_err(|detail| self.corrupt(at as u64, detail))
+    }
+
+    /// The stored bytes and compression type of a block, after checking that it lies
+    /// before `limit` and that its checksum matches.
+    fn checked_stored(&self, handle: BlockHandle, limit: u64) -> Result<(&'a [u8], u8)> {
+        let in_bounds = handle.end_with_trailer().is_some_and(|end| end <= limit);
+        if !in_bounds {
+            let detail = format!("block handle {handle:?} points past offset {limit}");
+            return Err(self.corrupt(handle.offset, detail));
+        }
+        // In bounds of the mapped file, so these fit in usize.
+        let start = handle.offset as usize;
+        let end = start + handle.size_bytes as usize;
+        let mut r = Reader::new(self.bytes.get(end..).unwrap_or_default());
+        let (kind, crc) = (r.u8().unwrap_or(u8::MAX), r.u32().unwrap_or(0));
+        let stored = self.bytes.get(start..end).unwrap_or_default();
+        if coding::crc32(&[stored, &[kind]]) != crc {
+            return Err(self.corrupt(handle.offset, "block checksum mismatch"));
+        }
+        Ok((stored, kind))
+    }
+
+    /// A block's uncompressed contents, checksum verified.
+    fn block(&self, handle: BlockHandle) -> Result<Cow<'a, [u8]>> {
+        let (stored, kind) = self.checked_stored(handle, self.footer_offset() as u64)?;
+        match kind {
+            BLOCK_RAW => Ok(Cow::Borrowed(stored)),
+            BLOCK_SNAPPY => self.decompress(stored, handle.offset).map(Cow::Owned),
+            other => Err(self.corrupt(handle.offset, format!("unknown compression type {other}"))),
+        }
+    }
+
+    fn decompress(&self, stored: &[u8], offset: u64) -> Result<Vec<u8>> {
+        let bad = |e: snap::Error| self.corrupt(offset, format!("snappy block: {e}"));
+        let len = snap::raw::decompress_len(stored).map_err(bad)?;
+        if len > stored.len().saturating_mul(SNAPPY_EXPANSION_MAX) + 64 {
+            return Err(self.corrupt(offset, format!("snappy block claims {len} bytes")));
+        }
+        snap::raw::Decoder::new()
+            .decompress_vec(stored)
+            .map_err(bad)
+    }
+
+    fn properties(&self, handle: BlockHandle) -> Result<Properties> {
+        let contents = self.block(handle)?;
+        Properties::decode(&contents).map_err(|detail| self.corrupt(handle.offset, detail))
+    }
+
+    /// Decodes the index and checks it against the properties: keys strictly increasing,
+    /// handles inside the data area, one entry per data block, the last key the largest.
+    fn index(
+        &self,
+        handle: BlockHandle,
+        data_end: u64,
+        props: &Properties,
+    ) -> Result<Vec<IndexEntry>> {
+        let contents = self.block(handle)?;
+        let bad = |detail: String| self.corrupt(handle.offset, detail);
+        let pairs = BlockView::parse(&contents)
+            .and_then(|b| b.entries())
+            .map_err(|m| bad(m.0))?;
+        let index = decode_index(pairs, data_end).map_err(|m| bad(m.0))?;
+        let count_ok = index.len() as u64 == props.data_block_count;
+        if !count_ok || index.last().map(|e| e.last_key.as_slice()) != Some(&props.largest) {
+            return Err(bad("index disagrees with the properties block".to_string()));
+        }
+        Ok(index)
+    }
+
+    /// The filter's bit array (with its `k` byte) as a range of the file.
+    fn filter(&self, handle: BlockHandle) -> Result<Range<usize>> {
+        let (_, kind) = self.checked_stored(handle, self.footer_offset() as u64)?;
+        if kind != BLOCK_RAW {
+            return Err(self.corrupt(handle.offset, "filter block must not be compressed"));
+        }
+        let start = handle.offset as usize;
+        Ok(start..start + handle.size_bytes as usize)
+    }
+}
+
+fn decode_index(pairs: Vec<Entry>, data_end: u64) -> Result<Vec<IndexEntry>, Malformed> {
+    let mut index: Vec<IndexEntry> = Vec::with_capacity(pairs.len());
+    for (last_key, value) in pairs {
+        let mut r = Reader::new(&value);
+        let handle = BlockHandle::decode_from(&mut r).filter(|_| r.is_empty());
+        let handle = handle
+            .filter(|h| h.end_with_trailer().is_some_and(|end| end <= data_end))
+            .ok_or_else(|| {
+                Malformed(format!(
+                    "index entry #{} has a bad block handle",
+                    index.len()
+                ))
+            })?;
+        let ordered = index
+            .last()
+            .is_none_or(|prev| key::compare_internal(&prev.last_key, &last_key).is_lt());
+        if !ordered || key::parse_internal_key(&last_key).is_none() {
+            return Err(Malformed(format!(
+                "index key #{} is malformed or out of order",
+                index.len()
+            )));
+        }
+        index.push(IndexEntry { last_key, handle });
+    }
+    Ok(index)
+}
+
+/// An iterator over the entries of one segment within a key range, yielding
+/// `(encoded internal key, value)` in internal-key order.
+///
+/// # Two independent ends
+/// The front (`next`) and the back (`next_back`) are **independent cursors**: each walks the
+/// whole bounded range on its own and they do *not* stop when they meet, unlike
+/// `std`'s double-ended iterators. Calling both yields every entry from each end. The
+/// merging layer above owns the crossing logic; it usually drives only one end.
+///
+/// Blocks are read lazily, one per cursor at a time, when the cursor first needs them.
+/// After an error (a corrupt block) is yielded, that end yields `None` from then on.
+#[derive(Debug)]
+pub struct SegmentIter {
+    segment: Arc<Segment>,
+    lower: Bound<Vec<u8>>,
+    upper: Bound<Vec<u8>>,
+    front: Cursor,
+    back: Cursor,
+}
+
+/// Where one end of a [`SegmentIter`] is.
+#[derive(Debug)]
+enum Cursor {
+    /// Nothing read yet: positioned from the bound on first use.
+    Unpositioned,
+    /// Inside data block `block`; for the front `pos` is the next entry to yield, for the
+    /// back it is one past it.
+    At {
+        block: usize,
+        entries: Vec<Entry>,
+        pos: usize,
+    },
+    /// Exhausted or failed.
+    Done,
+}
+
+fn above_upper(ikey: &[u8], upper: &Bound<Vec<u8>>) -> bool {
+    match upper {
+        Bound::Included(k) => key::compare_internal(ikey, k).is_gt(),
+        Bound::Excluded(k) => key::compare_internal(ikey, k).is_ge(),
+        Bound::Unbounded => false,
+    }
+}
+
+fn below_lower(ikey: &[u8], lower: &Bound<Vec<u8>>) -> bool {
+    match lower {
+        Bound::Included(k) => key::compare_internal(ikey, k).is_lt(),
+        Bound::Excluded(k) => key::compare_internal(ikey, k).is_le(),
+        Bound::Unbounded => false,
+    }
+}
+
+impl SegmentIter {
+    /// Loads the first block that can hold an entry at or after the lower bound.
+    fn position_front(&self) -> Result<Cursor> {
+        let seg = &self.segment;
+        let block = match &self.lower {
+            Bound::Unbounded => 0,
+            Bound::Included(k) => seg.first_block_reaching(k),
+            Bound::Excluded(k) => seg
+                .index
+                .partition_point(|e| key::compare_internal(&e.last_key, k).is_le()),
+        };
+        if block >= seg.index.len() {
+            return Ok(Cursor::Done);
+        }
+        let entries = seg.block_entries(block)?;
+        let pos = entries.partition_point(|(k, _)| below_lower(k, &self.lower));
+        Ok(Cursor::At {
+            block,
+            entries,
+            pos,
+        })
+    }
+
+    /// Loads the block holding the last entry at or before the upper bound: the first block
+    /// whose last key reaches the bound (later blocks are wholly above it), else the last.
+    fn position_back(&self) -> Result<Cursor> {
+        let seg = &self.segment;
+        let Some(last) = seg.index.len().checked_sub(1) else {
+            return Ok(Cursor::Done);
+        };
+        let block = match &self.upper {
+            Bound::Unbounded => last,
+            Bound::Included(k) | Bound::Excluded(k) => seg.first_block_reaching(k).min(last),
+        };
+        let entries = seg.block_entries(block)?;
+        let pos = entries.partition_point(|(k, _)| !above_upper(k, &self.upper));
+        Ok(Cursor::At {
+            block,
+            entries,
+            pos,
+        })
+    }
+
+    fn step_front(&mut self) -> Result<Option<Entry>> {
+        if matches!(self.front, Cursor::Unpositioned) {
+            self.front = self.position_front()?;
+        }
+        loop {
+            let Cursor::At {
+                block,
+                entries,
+                pos,
+            } = &mut self.front
+            else {
+                return Ok(None);
+            };
+            if let Some(slot) = entries.get_mut(*pos) {
+                *pos += 1;
+                // The front never revisits an entry, so it can move it out.
+                let entry = std::mem::take(slot);
+                return Ok((!above_upper(&entry.0, &self.upper)).then_some(entry));
+            }
+            let next = *block + 1;
+            if next >= self.segment.index.len() {
+                return Ok(None);
+            }
+            let entries = self.segment.block_entries(next)?;
+            self.front = Cursor::At {
+                block: next,
+                entries,
+                pos: 0,
+            };
+        }
+    }
+
+    fn step_back(&mut self) -> Result<Option<Entry>> {
+        if matches!(self.back, Cursor::Unpositioned) {
+            self.back = self.position_back()?;
+        }
+        loop {
+            let Cursor::At {
+                block,
+                entries,
+                pos,
+            } = &mut self.back
+            else {
+                return Ok(None);
+            };
+            if let Some(p) = pos.checked_sub(1) {
+                *pos = p;
+                let entry = entries.get_mut(p).map(std::mem::take).unwrap_or_default();
+                return Ok((!below_lower(&entry.0, &self.lower)).then_some(entry));
+            }
+            let Some(prev) = block.checked_sub(1) else {
+                return Ok(None);
+            };
+            let entries = self.segment.block_entries(prev)?;
+            let pos = entries.len();
+            self.back = Cursor::At {
+                block: prev,
+                entries,
+                pos,
+            };
+        }
+    }
+}
+
+/// Turns a step result into an iterator item, retiring the cursor on end or error.
+fn settle(cursor: &mut Cursor, step: Result<Option<Entry>>) -> Option<Result<Entry>> {
+    match step {
+        Ok(Some(entry)) => Some(Ok(entry)),
+        Ok(None) => {
+            *cursor = Cursor::Done;
+            None
+        }
+        Err(e) => {
+            *cursor = Cursor::Done;
+            Some(Err(e))
+        }
+    }
+}
+
+impl Iterator for SegmentIter {
+    type Item = Result<(Vec<u8>, Vec<u8>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let step = self.step_front();
+        settle(&mut self.front, step)
+    }
+}
+
+impl DoubleEndedIterator for SegmentIter {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        let step = self.step_back();
+        settle(&mut self.back, step)
+    }
+}

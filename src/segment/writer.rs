@@ -1,0 +1,200 @@
+//! Writes one segment file front to back: data blocks, then the filter, index and
+//! properties blocks, then the footer.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use super::block::BlockBuilder;
+use super::filter::FilterBuilder;
+use super::format::{
+    self, BlockHandle, Footer, Properties, BLOCK_RAW, BLOCK_SNAPPY, BLOCK_TRAILER_LEN,
+    FORMAT_VERSION,
+};
+use super::SegmentMeta;
+use crate::error::{Error, IoContext, Result};
+use crate::key::{self, ValueKind, TRAILER_LEN};
+use crate::options::{Compression, Options, KEY_SIZE_MAX, VALUE_SIZE_MAX};
+
+/// Builds a segment from entries added in increasing internal-key order.
+///
+/// Dropping a writer without calling [`SegmentWriter::finish`] leaves a partial file that is
+/// not a valid segment (it has no footer); the caller deletes it.
+///
+/// # Concurrency
+/// A writer is used by one thread; it is `Send` so a flush or compaction job can own it.
+#[derive(Debug)]
+pub struct SegmentWriter {
+    path: PathBuf,
+    file: BufWriter<File>,
+    offset: u64,
+    block_size_bytes: usize,
+    compression: Compression,
+    block: BlockBuilder,
+    index: BlockBuilder,
+    filter: FilterBuilder,
+    props: Properties,
+}
+
+impl SegmentWriter {
+    /// Creates the file (`create_new`: an existing file is an error) at `path`.
+    pub fn create(path: &Path, opts: &Options) -> Result<Self> {
+        opts.validate()?;
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .at(path)?;
+        Ok(SegmentWriter {
+            path: path.to_path_buf(),
+            file: BufWriter::with_capacity(64 * 1024, file),
+            offset: 0,
+            block_size_bytes: opts.block_size_bytes_value(),
+            compression: opts.compression_value(),
+            block: BlockBuilder::new(opts.block_restart_interval_value()),
+            // Restart interval 1: every index key is whole, so lookups binary-search them all.
+            index: BlockBuilder::new(1),
+            filter: FilterBuilder::new(opts.bloom_bits_per_key_value()),
+            props: Properties::empty(opts.compression_value()),
+        })
+    }
+
+    /// Adds one entry. `ikey` is an encoded internal key; keys must be strictly increasing
+    /// by [`compare_internal`](crate::key::compare_internal), otherwise
+    /// [`Error::InvalidArgument`]. A tombstone's value is empty.
+    pub fn add(&mut self, ikey: &[u8], value: &[u8]) -> Result<()> {
+        self.check_entry(ikey, value)?;
+        let Some(parsed) = key::parse_internal_key(ikey) else {
+            return Err(invalid("segment entry key is not a valid internal key"));
+        };
+        self.filter.add(parsed.user_key);
+        self.record_stats(ikey, value, parsed.seqno, parsed.kind);
+        self.block.add(ikey, value);
+        if self.block.size_bytes() >= self.block_size_bytes {
+            self.flush_block()?;
+        }
+        Ok(())
+    }
+
+    fn check_entry(&self, ikey: &[u8], value: &[u8]) -> Result<()> {
+        if ikey.len() > KEY_SIZE_MAX + TRAILER_LEN || value.len() > VALUE_SIZE_MAX {
+            return Err(invalid("segment entry key or value exceeds the size limit"));
+        }
+        let in_order =
+            self.props.entry_count == 0 || key::compare_internal(&self.props.largest, ikey).is_lt();
+        if !in_order {
+            return Err(invalid(
+                "segment entries must be added in strictly increasing order",
+            ));
+        }
+        Ok(())
+    }
+
+    fn record_stats(&mut self, ikey: &[u8], value: &[u8], seqno: u64, kind: ValueKind) {
+        let p = &mut self.props;
+        if p.entry_count == 0 {
+            p.smallest = ikey.to_vec();
+        }
+        p.largest.clear();
+        p.largest.extend_from_slice(ikey);
+        p.entry_count += 1;
+        p.tombstone_count += u64::from(kind == ValueKind::Delete);
+        p.raw_key_bytes += ikey.len() as u64;
+        p.raw_value_bytes += value.len() as u64;
+        p.seqno_min = p.seqno_min.min(seqno);
+        p.seqno_max = p.seqno_max.max(seqno);
+    }
+
+    /// Number of entries added so far.
+    pub fn entry_count(&self) -> u64 {
+        self.props.entry_count
+    }
+
+    /// Bytes written so far plus the block being built: what the file would roughly weigh
+    /// if finished now (the filter, index and footer add a little more).
+    pub fn estimated_size_bytes(&self) -> u64 {
+        self.offset + self.block.size_bytes() as u64
+    }
+
+    /// Writes the pending data block and records it in the index.
+    fn flush_block(&mut self) -> Result<()> {
+        let raw = self.block.finish();
+        let handle = self.write_block(&raw, self.compression)?;
+        self.props.data_block_count += 1;
+        self.props.data_bytes += handle.size_bytes + BLOCK_TRAILER_LEN as u64;
+        let mut encoded = Vec::with_capacity(20);
+        handle.encode_to(&mut encoded);
+        // The index key is the block's last key: every key in the block is <= it and every
+        // key in the next block is > it, which is all a binary search needs.
+        self.index.add(&self.props.largest, &encoded);
+        Ok(())
+    }
+
+    /// Writes `raw` (compressed when that pays) and its trailer; returns its handle.
+    fn write_block(&mut self, raw: &[u8], compression: Compression) -> Result<BlockHandle> {
+        let compressed = match compression {
+            Compression::Snappy => snappy_if_smaller(raw),
+            Compression::None => None,
+        };
+        let (stored, kind) = match &compressed {
+            Some(c) => (c.as_slice(), BLOCK_SNAPPY),
+            None => (raw, BLOCK_RAW),
+        };
+        let handle = BlockHandle {
+            offset: self.offset,
+            size_bytes: stored.len() as u64,
+        };
+        self.write_all(stored)?;
+        self.write_all(&format::block_trailer(stored, kind))?;
+        Ok(handle)
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) -> Result<()> {
+        self.file.write_all(bytes).at(&self.path)?;
+        self.offset += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Writes the filter, index, properties and footer, `fdatasync`s the file and returns
+    /// its metadata. Fails with [`Error::InvalidArgument`] (and removes the file) if no entry
+    /// was added. Syncing the directory entry is the caller's job.
+    pub fn finish(mut self) -> Result<SegmentMeta> {
+        if self.props.entry_count == 0 {
+            drop(self.file);
+            let _ = std::fs::remove_file(&self.path);
+            return Err(invalid("a segment needs at least one entry"));
+        }
+        if !self.block.is_empty() {
+            self.flush_block()?;
+        }
+        let filter = self.write_block(&self.filter.finish(), Compression::None)?;
+        let index_raw = self.index.finish();
+        let index = self.write_block(&index_raw, Compression::None)?;
+        let properties = self.write_block(&self.props.encode(), Compression::None)?;
+        let footer = Footer {
+            filter,
+            index,
+            properties,
+            format_version: FORMAT_VERSION,
+        };
+        self.write_all(&footer.encode())?;
+        self.sync()?;
+        Ok(SegmentMeta::from_properties(&self.props, self.offset))
+    }
+
+    fn sync(&mut self) -> Result<()> {
+        self.file.flush().at(&self.path)?;
+        self.file.get_ref().sync_data().at(&self.path)
+    }
+}
+
+/// Snappy output when it saves at least 1/8 of the block, else `None` (store raw): a small
+/// saving is not worth decompressing on every read.
+fn snappy_if_smaller(raw: &[u8]) -> Option<Vec<u8>> {
+    let compressed = snap::raw::Encoder::new().compress_vec(raw).ok()?;
+    (compressed.len() <= raw.len() - raw.len() / 8).then_some(compressed)
+}
+
+fn invalid(msg: &str) -> Error {
+    Error::InvalidArgument(msg.to_string())
+}

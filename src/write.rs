@@ -1,0 +1,386 @@
+//! The write path: group commit, memtable rotation, backpressure and the flush thread.
+//!
+//! A writer queues its batch; the first writer to find no leader becomes the leader, takes
+//! every queued batch, gives them contiguous sequence numbers, appends them to the commit log
+//! with one `write`, `fdatasync`s once if any of them asked for it, inserts them into the
+//! memtable, and only then publishes the new visible sequence number. Followers sleep until
+//! their batch is done.
+
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::batch::WriteBatch;
+use crate::commit_log::{encode_record, LogWriter};
+use crate::db::{Inner, SuperVersion};
+use crate::error::{Error, Result};
+use crate::files::{self, FileKind};
+use crate::frame::encode_frame;
+use crate::key::SeqNo;
+use crate::manifest::VersionEdit;
+use crate::memtable::Memtable;
+
+/// Bytes of batches one leader commits at most (one oversized batch still goes alone).
+const GROUP_SIZE_BYTES_MAX: usize = 4 << 20;
+
+/// The commit-log side of the write path, owned by whoever holds `Inner::log`.
+#[derive(Debug)]
+pub(crate) struct LogState {
+    pub writer: LogWriter,
+    /// The last sequence number handed out.
+    pub last_seqno: SeqNo,
+    scratch: Vec<u8>,
+    frames: Vec<u8>,
+}
+
+impl LogState {
+    pub fn new(writer: LogWriter, last_seqno: SeqNo) -> Self {
+        LogState {
+            writer,
+            last_seqno,
+            scratch: Vec::new(),
+            frames: Vec::new(),
+        }
+    }
+}
+
+struct PendingWrite {
+    batch: WriteBatch,
+    sync: bool,
+    result: Mutex<Option<Result<SeqNo>>>,
+}
+
+#[derive(Default)]
+struct QueueState {
+    pending: VecDeque<Arc<PendingWrite>>,
+    leader_active: bool,
+}
+
+/// Writers waiting to be committed.
+///
+/// # Concurrency
+/// At most one leader at a time (`leader_active`); it commits a group outside the queue lock
+/// and then wakes every waiter.
+#[derive(Default)]
+pub(crate) struct WriteQueue {
+    state: Mutex<QueueState>,
+    cv: Condvar,
+}
+
+/// Commits `batch` through the group-commit queue.
+pub(crate) fn write(inner: &Inner, batch: WriteBatch, sync: bool) -> Result<SeqNo> {
+    batch.validate()?;
+    inner.check_open()?;
+    if batch.is_empty() {
+        return Ok(inner.visible_seqno.load(Ordering::Acquire));
+    }
+    let me = Arc::new(PendingWrite {
+        batch,
+        sync,
+        result: Mutex::new(None),
+    });
+    let mut q = inner.queue.state.lock();
+    q.pending.push_back(me.clone());
+    loop {
+        if let Some(r) = me.result.lock().take() {
+            return r;
+        }
+        if !q.leader_active {
+            q.leader_active = true;
+            let group = take_group(&mut q.pending);
+            drop(q);
+            lead(inner, &group);
+            q = inner.queue.state.lock();
+            q.leader_active = false;
+            inner.queue.cv.notify_all();
+            continue;
+        }
+        inner.queue.cv.wait(&mut q);
+    }
+}
+
+fn take_group(pending: &mut VecDeque<Arc<PendingWrite>>) -> Vec<Arc<PendingWrite>> {
+    let mut group = Vec::new();
+    let mut bytes = 0;
+    while let Some(w) = pending.front() {
+        if !group.is_empty() && bytes + w.batch.size_bytes() > GROUP_SIZE_BYTES_MAX {
+            break;
+        }
+        bytes += w.batch.size_bytes();
+        group.extend(pending.pop_front());
+    }
+    group
+}
+
+fn lead(inner: &Inner, group: &[Arc<PendingWrite>]) {
+    let mut log = inner.log.lock();
+    let outcome = match log.as_mut() {
+        Some(log) => commit_group(inner, log, group),
+        None => Err(Error::Closed("the database was closed".into())),
+    };
+    match outcome {
+        Ok(firsts) => {
+            for (w, first) in group.iter().zip(firsts) {
+                *w.result.lock() = Some(Ok(first));
+            }
+        }
+        Err(e) => {
+            let msg = e.to_string();
+            if !matches!(e, Error::Closed(_)) {
+                set_bg_error(inner, msg.clone());
+            }
+            for w in group {
+                *w.result.lock() = Some(Err(Error::Closed(format!("write failed: {msg}"))));
+            }
+        }
+    }
+}
+
+fn commit_group(
+    inner: &Inner,
+    log: &mut LogState,
+    group: &[Arc<PendingWrite>],
+) -> Result<Vec<SeqNo>> {
+    inner.check_open_for_leader()?;
+    make_room(inner, log)?;
+    let now = now_us();
+    let mut seqno = log.last_seqno;
+    let mut firsts = Vec::with_capacity(group.len());
+    log.frames.clear();
+    for w in group {
+        log.scratch.clear();
+        encode_record(&mut log.scratch, seqno + 1, now, &w.batch);
+        encode_frame(&mut log.frames, &log.scratch);
+        firsts.push(seqno + 1);
+        seqno += w.batch.len() as u64;
+    }
+    log.writer.append(&log.frames)?;
+    if group.iter().any(|w| w.sync) {
+        log.writer.sync()?;
+        inner.counters.log_syncs.fetch_add(1, Ordering::Relaxed);
+    }
+    let mem = inner.super_version.load().mem.clone();
+    for (w, first) in group.iter().zip(&firsts) {
+        insert_batch(&mem, *first, &w.batch);
+    }
+    log.last_seqno = seqno;
+    inner.visible_seqno.store(seqno, Ordering::Release);
+    inner.counters.commit_groups.fetch_add(1, Ordering::Relaxed);
+    inner
+        .counters
+        .batches
+        .fetch_add(group.len() as u64, Ordering::Relaxed);
+    Ok(firsts)
+}
+
+/// Inserts every operation of `batch`, the i-th at sequence number `first + i`.
+pub(crate) fn insert_batch(mem: &Memtable, first: SeqNo, batch: &WriteBatch) {
+    for (i, op) in batch.ops().iter().enumerate() {
+        mem.insert(op.key(), first + i as u64, op.kind(), op.value());
+    }
+}
+
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+/// Rotates a full memtable; waits while too many immutable memtables await flush.
+fn make_room(inner: &Inner, log: &mut LogState) -> Result<()> {
+    loop {
+        let sv = inner.super_version.load();
+        if sv.mem.size_bytes() < inner.opts.memtable_size_bytes {
+            return Ok(());
+        }
+        if sv.imms.len() < inner.opts.immutable_memtables_max {
+            return rotate(inner, log);
+        }
+        drop(sv);
+        wait_for_flush(inner)?;
+    }
+}
+
+/// Sleeps until the flush thread retires a memtable (or fails).
+fn wait_for_flush(inner: &Inner) -> Result<()> {
+    let started = Instant::now();
+    let mut bg = inner.bg.lock();
+    let waiting = inner.super_version.load().imms.len();
+    while bg.error.is_none() && !bg.shutdown && inner.super_version.load().imms.len() >= waiting {
+        inner.bg_cv.wait(&mut bg);
+    }
+    let error = bg
+        .error
+        .clone()
+        .or_else(|| bg.shutdown.then(|| "the database was closed".to_string()));
+    drop(bg);
+    inner.counters.write_stalls.fetch_add(1, Ordering::Relaxed);
+    inner
+        .counters
+        .write_stall_us
+        .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+    match error {
+        Some(e) => Err(Error::Closed(format!("background flush failed: {e}"))),
+        None => Ok(()),
+    }
+}
+
+/// Makes the memtable immutable and starts a new memtable and a new log file.
+fn rotate(inner: &Inner, log: &mut LogState) -> Result<()> {
+    let number = inner.versions.lock().new_file_number();
+    let writer = LogWriter::create(&inner.dir, number)?;
+    // The old file is complete: make it durable so only the newest file can have a torn tail.
+    log.writer.sync()?;
+    log.writer = writer;
+    let _guard = inner.sv_lock.lock();
+    let sv = inner.super_version.load_full();
+    let mut imms = sv.imms.clone();
+    imms.push(sv.mem.clone());
+    let mem = Arc::new(Memtable::new(number));
+    inner.super_version.store(Arc::new(SuperVersion {
+        mem,
+        imms,
+        version: sv.version.clone(),
+    }));
+    drop(_guard);
+    inner.bg_cv.notify_all();
+    Ok(())
+}
+
+/// Flushes the memtable now and waits until nothing older than this call is unflushed.
+pub(crate) fn flush_now(inner: &Inner) -> Result<()> {
+    inner.check_open()?;
+    {
+        let mut guard = inner.log.lock();
+        let log = guard
+            .as_mut()
+            .ok_or_else(|| Error::Closed("the database was closed".into()))?;
+        if !inner.super_version.load().mem.is_empty() {
+            rotate(inner, log)?;
+        }
+    }
+    let mut bg = inner.bg.lock();
+    while bg.error.is_none() && !bg.shutdown && !inner.super_version.load().imms.is_empty() {
+        inner.bg_cv.wait(&mut bg);
+    }
+    match (&bg.error, bg.shutdown) {
+        (Some(e), _) => Err(Error::Closed(format!("background flush failed: {e}"))),
+        (None, true) => Err(Error::Closed("the database was closed during flush".into())),
+        (None, false) => Ok(()),
+    }
+}
+
+fn set_bg_error(inner: &Inner, msg: String) {
+    inner.bg.lock().error.get_or_insert(msg);
+    inner.bg_cv.notify_all();
+}
+
+/// Waits for the in-flight leader, syncs the commit log and closes it.
+pub(crate) fn close_log(inner: &Inner) -> Result<()> {
+    let mut guard = inner.log.lock();
+    match guard.take() {
+        Some(mut log) => log.writer.sync(),
+        None => Ok(()),
+    }
+}
+
+/// The flush thread: turns immutable memtables into level-0 segments, oldest first.
+pub(crate) fn flush_loop(inner: &Arc<Inner>) {
+    loop {
+        let Some(mem) = next_to_flush(inner) else {
+            return;
+        };
+        let started = Instant::now();
+        match flush_one(inner, &mem) {
+            Ok(()) => {
+                inner.counters.flushes.fetch_add(1, Ordering::Relaxed);
+                inner
+                    .counters
+                    .flush_us
+                    .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+            }
+            Err(e) => {
+                set_bg_error(inner, format!("flush failed: {e}"));
+                return;
+            }
+        }
+        inner.bg_cv.notify_all();
+    }
+}
+
+fn next_to_flush(inner: &Inner) -> Option<Arc<Memtable>> {
+    let mut bg = inner.bg.lock();
+    loop {
+        if bg.shutdown || bg.error.is_some() {
+            return None;
+        }
+        if let Some(mem) = inner.super_version.load().imms.first() {
+            return Some(mem.clone());
+        }
+        inner.bg_cv.wait(&mut bg);
+    }
+}
+
+fn flush_one(inner: &Inner, mem: &Arc<Memtable>) -> Result<()> {
+    let mut edit = VersionEdit::default();
+    let mut opened = Vec::new();
+    if !mem.is_empty() {
+        let id = inner.versions.lock().new_file_number();
+        let (added, live) = crate::flush::write_segment(&inner.dir, id, mem, &inner.opts)?;
+        edit.added.push(added);
+        opened.push(live);
+    }
+    let next_log = next_log_number(inner, mem);
+    edit.log_number = Some(next_log);
+    let version = {
+        let mut vs = inner.versions.lock();
+        edit.last_seqno = Some(vs.state().last_seqno.max(mem.seqno_max()));
+        vs.log_and_apply(edit, &opened)?
+    };
+    let guard = inner.sv_lock.lock();
+    let sv = inner.super_version.load_full();
+    let imms = sv
+        .imms
+        .iter()
+        .filter(|m| !Arc::ptr_eq(m, mem))
+        .cloned()
+        .collect();
+    inner.super_version.store(Arc::new(SuperVersion {
+        mem: sv.mem.clone(),
+        imms,
+        version,
+    }));
+    drop(guard);
+    delete_logs_before(inner, next_log)
+}
+
+/// The first log file of the memtable after `mem`: everything before it is now in segments.
+fn next_log_number(inner: &Inner, mem: &Arc<Memtable>) -> u64 {
+    let sv = inner.super_version.load();
+    let at = sv.imms.iter().position(|m| Arc::ptr_eq(m, mem));
+    let next = at.and_then(|i| sv.imms.get(i + 1)).unwrap_or(&sv.mem);
+    next.first_log_number()
+}
+
+fn delete_logs_before(inner: &Inner, number: u64) -> Result<()> {
+    for kind in files::list(&inner.dir)? {
+        if let FileKind::Log(n) = kind {
+            if n < number {
+                files::remove_if_exists(&files::log_path(&inner.dir, n))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Inner {
+    fn check_open_for_leader(&self) -> Result<()> {
+        match &self.bg.lock().error {
+            Some(e) => Err(Error::Closed(format!("writes stopped after an error: {e}"))),
+            None => Ok(()),
+        }
+    }
+}
