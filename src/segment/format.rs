@@ -281,6 +281,7 @@ fn compression_from_byte(b: u8) -> Option<Compression> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::key::{internal_key, ValueKind};
