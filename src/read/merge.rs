@@ -130,7 +130,7 @@ impl DbIter {
             return Some(Ok(None));
         }
         self.back_last = Some(p.user_key.clone());
-        (p.kind == ValueKind::Put).then(|| Ok(Some((p.user_key, p.value))))
+        (p.kind == ValueKind::Put).then_some(Ok(Some((p.user_key, p.value))))
     }
 
     fn next_back_entry(&mut self) -> Result<Option<Entry>> {
