@@ -230,11 +230,11 @@ fn wait_for_flush(inner: &Inner) -> Result<()> {
 
 /// Makes the memtable immutable and starts a new memtable and a new log file.
 fn rotate(inner: &Inner, log: &mut LogState) -> Result<()> {
-    let number = inner.versions.lock().new_file_number();
-    let writer = LogWriter::create(&inner.dir, number)?;
-    // The old file is complete: make it durable so only the newest file can have a torn tail.
+    // The old file is complete: make it durable before a newer file exists, so that only the
+    // newest log file can ever have a torn tail.
     log.writer.sync()?;
-    log.writer = writer;
+    let number = inner.versions.lock().new_file_number();
+    log.writer = LogWriter::create(&inner.dir, number)?;
     let _guard = inner.sv_lock.lock();
     let sv = inner.super_version.load_full();
     let mut imms = sv.imms.clone();
