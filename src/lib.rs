@@ -60,7 +60,7 @@ pub use batch::{Op, WriteBatch};
 pub use db::{Db, Snapshot};
 pub use error::{Error, Result};
 pub use key::{SeqNo, ValueKind};
-pub use options::{Compression, Options, ReadOptions, RecoveryMode, WriteOptions};
+pub use options::{Compression, Options, RecoveryMode, WriteOptions};
 pub use read::DbIter;
 pub use recovery::{DroppedTail, RecoveryReport};
 pub use stats::{LevelStats, Stats};

@@ -1,7 +1,6 @@
 //! Options for opening a database, writing and reading, with their documented defaults.
 
 use crate::error::{Error, Result};
-use crate::key::SeqNo;
 
 /// The largest key alluvium accepts: 64 KiB. Empty keys are allowed.
 pub const KEY_SIZE_MAX: usize = 64 * 1024;
@@ -177,11 +176,4 @@ impl WriteOptions {
     pub fn synced() -> Self {
         WriteOptions { sync: true }
     }
-}
-
-/// Options for one read.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ReadOptions {
-    /// Read as of this sequence number instead of the latest; set by snapshots.
-    pub seqno: Option<SeqNo>,
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use parking_lot::{Condvar, Mutex};
 
-use crate::commit_log::{LogFile, LogWriter, TailState};
+use crate::commit_log::{LogFile, LogWriter, TailState, LOG_HEADER_LEN};
 use crate::db::{BgState, Inner, SuperVersion};
 use crate::error::{Error, IoContext, Result};
 use crate::files::{self, DirLock, FileKind};
@@ -57,7 +57,7 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<Inner>> {
     let newest = listing.iter().filter_map(file_number).max().unwrap_or(0);
     state.next_file_number = state.next_file_number.max(newest + 1).max(1);
     let mut versions = VersionSet::open(dir, state)?;
-    remove_orphans(dir, versions.state(), &listing)?;
+    remove_orphans(dir, &versions, &listing)?;
     let logs: Vec<u64> = listing
         .iter()
         .filter_map(|k| match k {
@@ -163,13 +163,17 @@ fn file_number(kind: &FileKind) -> Option<u64> {
 }
 
 /// Removes what a crash can leave behind: segments no manifest names (a flush that did not
-/// finish), temporary files, and log files older than the flushed point.
-fn remove_orphans(dir: &Path, state: &ManifestState, listing: &[FileKind]) -> Result<()> {
+/// finish), temporary files, manifests other than the one just written, and log files older
+/// than the flushed point.
+fn remove_orphans(dir: &Path, versions: &VersionSet, listing: &[FileKind]) -> Result<()> {
+    let state = versions.state();
+    let stale_manifest = |n: u64| files::manifest_path(dir, n) != versions.manifest_path();
     let live = |id: u64| state.levels.iter().flatten().any(|s| s.id == id);
     for kind in listing {
         let path = match *kind {
             FileKind::Segment(n) if !live(n) => files::segment_path(dir, n),
             FileKind::Temp(n) => files::temp_path(dir, n),
+            FileKind::Manifest(n) if stale_manifest(n) => files::manifest_path(dir, n),
             FileKind::Log(n) if n < state.log_number => files::log_path(dir, n),
             _ => continue,
         };
@@ -242,14 +246,16 @@ fn replay_file(path: &Path, mem: &Memtable, report: &mut RecoveryReport) -> Resu
     }
 }
 
-/// Turns a corruption in this log file into a tail state so the recovery mode can judge it.
+/// Turns a corruption in this log file's records into a tail state so the recovery mode can
+/// judge it. A bad file header (a foreign file, a newer format) stays an error in every mode:
+/// nothing of such a file may be dropped or truncated.
 fn corruption_as_tail(path: &Path, e: Error) -> Result<TailState> {
     match e {
         Error::Corruption {
             path: p,
             offset,
             detail,
-        } if p == path => Ok(TailState::Corrupt {
+        } if p == path && offset >= LOG_HEADER_LEN as u64 => Ok(TailState::Corrupt {
             offset,
             detail,
             at_tail: false,
@@ -289,7 +295,13 @@ fn judge_tail(
     }))
 }
 
+/// Cuts a log file at `offset`; a file cut inside its header is removed, since an empty or
+/// header-less file that is no longer the newest would read as corruption at the next open.
 fn truncate(path: &Path, offset: u64) -> Result<()> {
+    if offset < LOG_HEADER_LEN as u64 {
+        files::remove_if_exists(path)?;
+        return files::sync_dir(path.parent().unwrap_or(Path::new(".")));
+    }
     let file = std::fs::OpenOptions::new()
         .write(true)
         .open(path)

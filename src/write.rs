@@ -246,7 +246,7 @@ fn rotate(inner: &Inner, log: &mut LogState) -> Result<()> {
         version: sv.version.clone(),
     }));
     drop(_guard);
-    inner.bg_cv.notify_all();
+    notify_bg(inner);
     Ok(())
 }
 
@@ -275,6 +275,16 @@ pub(crate) fn flush_now(inner: &Inner) -> Result<()> {
 
 fn set_bg_error(inner: &Inner, msg: String) {
     inner.bg.lock().error.get_or_insert(msg);
+    inner.bg_cv.notify_all();
+}
+
+/// Wakes every waiter on `bg_cv` after a super-version change.
+///
+/// Waiters check their condition while holding `bg`; taking it here before notifying means a
+/// waiter is either still before its check (and sees the change) or already waiting (and is
+/// woken), so no wakeup is lost.
+fn notify_bg(inner: &Inner) {
+    let _bg = inner.bg.lock();
     inner.bg_cv.notify_all();
 }
 
@@ -307,7 +317,7 @@ pub(crate) fn flush_loop(inner: &Arc<Inner>) {
                 return;
             }
         }
-        inner.bg_cv.notify_all();
+        notify_bg(inner);
     }
 }
 

@@ -14,9 +14,19 @@ fn hexdump(bytes: &[u8]) -> String {
         let hex: Vec<String> = chunk.iter().map(|b| format!("{b:02x}")).collect();
         let ascii: String = chunk
             .iter()
-            .map(|&b| if (0x20..0x7f).contains(&b) { b as char } else { '.' })
+            .map(|&b| {
+                if (0x20..0x7f).contains(&b) {
+                    b as char
+                } else {
+                    '.'
+                }
+            })
             .collect();
-        out.push_str(&format!("{:08x}  {:<47}  |{ascii}|\n", row * 16, hex.join(" ")));
+        out.push_str(&format!(
+            "{:08x}  {:<47}  |{ascii}|\n",
+            row * 16,
+            hex.join(" ")
+        ));
     }
     out
 }
@@ -64,7 +74,13 @@ fn two_batches_then_close_leave_a_log_a_manifest_and_current() -> Result<()> {
     println!("== directory after reopen + flush + close: {names:?}\n");
     assert_eq!(
         names,
-        ["000007.log", "000008.seg", "CURRENT", "LOCK", "MANIFEST-000004"]
+        [
+            "000007.log",
+            "000008.seg",
+            "CURRENT",
+            "LOCK",
+            "MANIFEST-000004"
+        ]
     );
     for name in ["MANIFEST-000004", "CURRENT"] {
         dump(&dir, name);

@@ -1,4 +1,5 @@
 //! The payload of one commit log frame: a whole batch.
+//! Format: FORMAT.md, "Commit log files", "Record payload".
 
 use crate::batch::{Op, WriteBatch};
 use crate::coding::{put_bytes, put_u32, put_u64, Reader};

@@ -257,6 +257,11 @@ impl VersionSet {
         Ok(self.current.clone())
     }
 
+    /// The path of the manifest being appended to.
+    pub fn manifest_path(&self) -> &Path {
+        self.manifest.path()
+    }
+
     /// The database directory.
     pub fn dir(&self) -> &Path {
         &self.dir

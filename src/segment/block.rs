@@ -7,7 +7,7 @@
 //!
 //! Every `restart_interval`-th entry stores its key whole (`shared == 0`) and its offset is
 //! recorded, so a lookup can binary-search the restart points and decode only one interval.
-//! See `FORMAT-segment.md`, "Data block".
+//! See `FORMAT.md`, "Data block".
 
 use std::cmp::Ordering;
 

@@ -8,7 +8,7 @@
 //! bits, and probe `i` (for `i` in `0..k`) sets bit `(h1 + i * h2) mod bits`, computed in
 //! 64-bit arithmetic, where bit `b` is bit `b % 8` of byte `b / 8`. Double hashing gives `k`
 //! probes for the price of one hash. Filtering on user keys (not internal keys) is what lets
-//! a point lookup at any snapshot use the filter. See `FORMAT-segment.md`, "Filter block".
+//! a point lookup at any snapshot use the filter. See `FORMAT.md`, "Filter block".
 
 use xxhash_rust::xxh3::xxh3_64;
 

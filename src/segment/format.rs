@@ -1,7 +1,8 @@
 //! The on-disk pieces of a segment that are not blocks: block handles, the block trailer,
 //! the properties encoding and the footer.
+//! Format: FORMAT.md, "Segment files".
 //!
-//! The layout is specified in `FORMAT-segment.md` (the segment section of `FORMAT.md`); any
+//! The layout is specified in `FORMAT.md` (the segment section of `FORMAT.md`); any
 //! change here must change that document and bump [`FORMAT_VERSION`].
 
 use crate::coding::{self, Reader};

@@ -9,7 +9,7 @@
 //! [footer: 64 bytes, ends with the magic "ALVMSEG1"]
 //! ```
 //!
-//! The byte-level format is specified in `FORMAT-segment.md` (the segment section of
+//! The byte-level format is specified in `FORMAT.md` (the segment section of
 //! `FORMAT.md`) and implemented in [`format`], `block.rs` and `filter.rs`.
 //!
 //! # Invariants

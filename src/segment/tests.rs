@@ -490,7 +490,7 @@ fn a_newer_format_version_is_corruption_naming_the_version() {
     assert_corruption_naming(Segment::open(&path, 1).unwrap_err(), &path, "version 2");
 }
 
-/// Prints the worked example of `FORMAT-segment.md`:
+/// Prints the worked example of `FORMAT.md`:
 /// `cargo test --lib segment::tests::print_worked_example -- --ignored --nocapture`.
 #[test]
 #[ignore]
