@@ -65,7 +65,9 @@ fn segment(c: &mut Criterion) {
     for comp in [Compression::None, Compression::Snappy] {
         let opts = Options::default().compression(comp);
         g.throughput(Throughput::Elements(10_000));
-        g.bench_function(format!("build_10k_{comp:?}"), |b| b.iter(|| build_segment(dir.path(), 10_000, &opts)));
+        g.bench_function(format!("build_10k_{comp:?}"), |b| {
+            b.iter(|| build_segment(dir.path(), 10_000, &opts))
+        });
         let seg = build_segment(dir.path(), 100_000, &opts);
         g.throughput(Throughput::Elements(1));
         let mut i = 0u64;
@@ -82,7 +84,12 @@ fn segment(c: &mut Criterion) {
             })
         });
         g.throughput(Throughput::Elements(100_000));
-        g.bench_function(format!("scan_100k_{comp:?}"), |b| b.iter(|| seg.range(std::ops::Bound::Unbounded, std::ops::Bound::Unbounded).count()));
+        g.bench_function(format!("scan_100k_{comp:?}"), |b| {
+            b.iter(|| {
+                seg.range(std::ops::Bound::Unbounded, std::ops::Bound::Unbounded)
+                    .count()
+            })
+        });
     }
     g.finish();
 }

@@ -128,7 +128,10 @@ fn layout(id: u64, path: &Path) -> Result<Layout> {
     all.sort_by_key(|r| r.start);
     let mut end = 0;
     for r in &all {
-        assert_eq!(r.start, end, "the blocks of a segment leave no gap: {all:?}");
+        assert_eq!(
+            r.start, end,
+            "the blocks of a segment leave no gap: {all:?}"
+        );
         end = r.end;
     }
     assert_eq!(end, bytes.len());
@@ -279,7 +282,13 @@ fn a_damaged_or_missing_current_fails_open() -> Result<()> {
     let pristine = read(&current);
     let manifest = manifest(dir.path())?;
 
-    for garbage in [&b""[..], b"\n", b"MANIFEST-", b"000001.seg\n", b"\xff\xfe\n"] {
+    for garbage in [
+        &b""[..],
+        b"\n",
+        b"MANIFEST-",
+        b"000001.seg\n",
+        b"\xff\xfe\n",
+    ] {
         write(&current, garbage);
         assert_open_fails_naming(dir.path(), &current, &format!("CURRENT = {garbage:?}"));
     }

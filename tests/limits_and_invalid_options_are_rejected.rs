@@ -26,7 +26,11 @@ fn a_key_of_64_kib_is_accepted_and_one_byte_more_is_rejected() -> Result<()> {
     let mut batch = WriteBatch::new();
     batch.put("innocent", "bystander").put(&too_big, "v");
     assert_invalid(db.write(batch, &WriteOptions::synced()), "batch");
-    assert_eq!(db.latest_seqno(), before, "a rejected write takes no sequence number");
+    assert_eq!(
+        db.latest_seqno(),
+        before,
+        "a rejected write takes no sequence number"
+    );
     assert_eq!(db.get("innocent")?, None, "a rejected batch writes nothing");
 
     db.flush()?;
@@ -81,7 +85,10 @@ fn invalid_options_are_rejected_at_open_without_creating_the_directory() {
     let parent = tempfile::tempdir().expect("tempdir");
     let cases = [
         ("memtable 0", Options::default().memtable_size_bytes(0)),
-        ("memtable 4095", Options::default().memtable_size_bytes(4095)),
+        (
+            "memtable 4095",
+            Options::default().memtable_size_bytes(4095),
+        ),
         ("block size 1", Options::default().block_size_bytes(1)),
         (
             "block size over 4 MiB",

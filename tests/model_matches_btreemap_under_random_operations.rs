@@ -98,7 +98,13 @@ fn key_bound(b: Bound<u8>) -> Bound<Vec<u8>> {
 fn model_range(model: &Model, lo: &Bound<Vec<u8>>, hi: &Bound<Vec<u8>>, rev: bool) -> Entries {
     let mut out: Entries = model
         .iter()
-        .filter(|(k, _)| (lo.as_ref().map(Vec::as_slice), hi.as_ref().map(Vec::as_slice)).contains(k.as_slice()))
+        .filter(|(k, _)| {
+            (
+                lo.as_ref().map(Vec::as_slice),
+                hi.as_ref().map(Vec::as_slice),
+            )
+                .contains(k.as_slice())
+        })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     if rev {
@@ -150,7 +156,9 @@ impl Harness {
     }
 
     fn db(&self) -> &Db {
-        self.db.as_ref().expect("the database is open between operations")
+        self.db
+            .as_ref()
+            .expect("the database is open between operations")
     }
 
     fn snapshot(&self, i: usize) -> Option<&(Snapshot, Model)> {
@@ -202,7 +210,11 @@ impl Harness {
             };
         }
         let first = self.db().write(batch, &WriteOptions::default())?;
-        assert_eq!(first, self.seqno + 1, "a batch starts right after the last one");
+        assert_eq!(
+            first,
+            self.seqno + 1,
+            "a batch starts right after the last one"
+        );
         self.seqno += ops.len() as u64;
         assert_eq!(self.db().latest_seqno(), self.seqno);
         for (k, v) in ops {
@@ -225,7 +237,13 @@ impl Harness {
         Ok(())
     }
 
-    fn check_snapshot_range(&self, i: usize, lo: Bound<u8>, hi: Bound<u8>, rev: bool) -> Result<()> {
+    fn check_snapshot_range(
+        &self,
+        i: usize,
+        lo: Bound<u8>,
+        hi: Bound<u8>,
+        rev: bool,
+    ) -> Result<()> {
         let Some((snap, model)) = self.snapshot(i) else {
             return Ok(());
         };
@@ -252,7 +270,10 @@ impl Harness {
 
     fn check_everything(&self) -> Result<()> {
         let all: Entries = self.db().iter().collect::<Result<_>>()?;
-        assert_eq!(all, model_range(&self.model, &Bound::Unbounded, &Bound::Unbounded, false));
+        assert_eq!(
+            all,
+            model_range(&self.model, &Bound::Unbounded, &Bound::Unbounded, false)
+        );
         for (snap, model) in &self.snapshots {
             let seen: Entries = snap.range::<&[u8], _>(..).collect::<Result<_>>()?;
             let expected = model_range(model, &Bound::Unbounded, &Bound::Unbounded, false);

@@ -75,7 +75,12 @@ fn lock_holder_child() -> Result<()> {
 fn second_open_from_another_process_is_locked_until_it_exits() -> Result<()> {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut child = Command::new(std::env::current_exe().expect("current exe"))
-        .args(["--exact", "lock_holder_child", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "lock_holder_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_DIR_VAR, dir.path())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -16,9 +16,15 @@ const BATCHES: usize = 6;
 /// on, a delete of an earlier batch's key. The last batch is kept small so that cutting the
 /// log at each of its bytes stays quick.
 fn batch(b: usize) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
-    let mut ops = vec![(format!("b{b}").into_bytes(), Some(format!("v{b}").into_bytes()))];
+    let mut ops = vec![(
+        format!("b{b}").into_bytes(),
+        Some(format!("v{b}").into_bytes()),
+    )];
     if b + 1 < BATCHES {
-        ops.push((b"shared".to_vec(), Some(format!("from batch {b}").into_bytes())));
+        ops.push((
+            b"shared".to_vec(),
+            Some(format!("from batch {b}").into_bytes()),
+        ));
     }
     if b >= 2 {
         ops.push((format!("b{}", b - 2).into_bytes(), None));
@@ -124,7 +130,10 @@ fn torn_commit_log_tail_is_dropped_at_every_offset() -> Result<()> {
         assert_eq!(db.latest_seqno(), seqno_before_last, "cut at {cut}");
         let dropped = &db.recovery_report().dropped;
         if cut == last_start {
-            assert!(dropped.is_empty(), "a cut at a record boundary is a clean end");
+            assert!(
+                dropped.is_empty(),
+                "a cut at a record boundary is a clean end"
+            );
         } else {
             assert_eq!(dropped.len(), 1, "cut at {cut}: {dropped:?}");
             assert_eq!(dropped[0].path, log, "cut at {cut}");
@@ -217,8 +226,14 @@ fn point_in_time_recovery_removes_log_files_after_the_damage() -> Result<()> {
     let report = db.recovery_report();
     assert_eq!(report.removed_logs, vec![newer.clone()], "{report:?}");
     assert_eq!(report.dropped.len(), 2, "{report:?}");
-    assert_eq!((&report.dropped[0].path, report.dropped[0].offset), (&older, items[1].offset));
-    assert_eq!((&report.dropped[1].path, report.dropped[1].offset), (&newer, 0));
+    assert_eq!(
+        (&report.dropped[0].path, report.dropped[0].offset),
+        (&older, items[1].offset)
+    );
+    assert_eq!(
+        (&report.dropped[1].path, report.dropped[1].offset),
+        (&newer, 0)
+    );
     assert!(!newer.exists());
     Ok(())
 }
