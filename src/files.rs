@@ -118,9 +118,22 @@ pub fn remove_if_exists(path: &Path) -> Result<()> {
 }
 
 /// The held `LOCK` file of an open database. Dropping it releases the lock.
+///
+/// The lock is `flock`-style (std's [`File::try_lock`]): it belongs to the open file
+/// description, which a child process shares from `fork` until `exec` closes its copy. Dropping
+/// therefore unlocks explicitly instead of only closing the descriptor, so a child being spawned
+/// at that moment cannot keep the directory locked after the `Db` closed.
 #[derive(Debug)]
 pub struct DirLock {
-    _file: File,
+    file: File,
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        // Best effort: closing the descriptor below releases the lock too, once no child
+        // holds a copy of it.
+        let _ = self.file.unlock();
+    }
 }
 
 impl DirLock {
@@ -135,7 +148,7 @@ impl DirLock {
             .open(&path)
             .at(&path)?;
         match file.try_lock() {
-            Ok(()) => Ok(DirLock { _file: file }),
+            Ok(()) => Ok(DirLock { file }),
             Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked {
                 path: dir.to_path_buf(),
             }),

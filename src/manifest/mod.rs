@@ -92,7 +92,16 @@ pub fn read_current(dir: &Path) -> Result<PathBuf> {
 /// A manifest whose last edit is incomplete (a crash during an append that was never
 /// acknowledged) ends there; any damaged edit is [`Error::Corruption`].
 pub fn read_manifest(path: &Path) -> Result<(ManifestState, Vec<VersionEdit>)> {
-    let data = std::fs::read(path).at(path)?;
+    let data = match std::fs::read(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::corruption(
+                path,
+                0,
+                "the manifest CURRENT names is missing",
+            ));
+        }
+        other => other.at(path)?,
+    };
     if check_file_header(
         path,
         &data,
