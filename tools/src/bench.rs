@@ -44,7 +44,7 @@ pub struct BenchArgs {
     /// Memtable size in bytes.
     #[arg(long = "write_buffer_size", default_value_t = 64 << 20)]
     write_buffer_size: u64,
-    /// Engine: alluvium, or fjall when built with `--features fjall`.
+    /// Engine: alluvium; fjall or rocksdb when built with `--features fjall` / `rocksdb`.
     #[arg(long, default_value = "alluvium")]
     engine: String,
 }
@@ -131,6 +131,52 @@ impl Engine for Fjall {
     }
 }
 
+#[cfg(feature = "rocksdb")]
+struct Rocks(rocksdb::DB);
+
+#[cfg(feature = "rocksdb")]
+impl Engine for Rocks {
+    fn put(&self, key: &[u8], value: &[u8], sync: bool) -> BenchResult {
+        let mut w = rocksdb::WriteOptions::default();
+        w.set_sync(sync);
+        self.0.put_opt(key, value, &w)?;
+        Ok(())
+    }
+
+    fn get(&self, key: &[u8]) -> BenchResult<bool> {
+        Ok(self.0.get_pinned(key)?.is_some())
+    }
+
+    fn scan(&self, reverse: bool) -> BenchResult<u64> {
+        let mode = if reverse { rocksdb::IteratorMode::End } else { rocksdb::IteratorMode::Start };
+        let mut n = 0;
+        for kv in self.0.iterator(mode) {
+            kv?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    fn settle(&self) -> BenchResult {
+        Ok(())
+    }
+}
+
+#[cfg(feature = "rocksdb")]
+fn open_rocksdb(args: &BenchArgs, dir: &std::path::Path) -> BenchResult<Arc<dyn Engine>> {
+    let mut opts = rocksdb::Options::default();
+    opts.create_if_missing(true);
+    opts.set_write_buffer_size(args.write_buffer_size as usize);
+    opts.set_compression_type(rocksdb::DBCompressionType::Snappy);
+    opts.set_level_compaction_dynamic_level_bytes(true);
+    opts.increase_parallelism(2);
+    let mut table = rocksdb::BlockBasedOptions::default();
+    table.set_bloom_filter(10.0, false);
+    table.set_block_size(4096);
+    opts.set_block_based_table_factory(&table);
+    Ok(Arc::new(Rocks(rocksdb::DB::open(&opts, dir)?)))
+}
+
 fn open_engine(args: &BenchArgs, dir: &std::path::Path) -> BenchResult<Arc<dyn Engine>> {
     match args.engine.as_str() {
         "alluvium" => {
@@ -146,6 +192,8 @@ fn open_engine(args: &BenchArgs, dir: &std::path::Path) -> BenchResult<Arc<dyn E
             let ks = db.keyspace("bench", || opts)?;
             Ok(Arc::new(Fjall { db, ks }))
         }
+        #[cfg(feature = "rocksdb")]
+        "rocksdb" => open_rocksdb(args, dir),
         other => Err(format!("engine {other:?} is not built in (see --help)").into()),
     }
 }
