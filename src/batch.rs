@@ -1,10 +1,13 @@
 //! `WriteBatch`: the unit of atomicity and of the change feed.
 //!
 //! A batch of n operations takes n contiguous sequence numbers, is written to the commit log as
-//! one record, and after any crash is visible either whole or not at all.
+//! one record, and after any crash is visible either whole or not at all. A batch may also carry
+//! subscription acknowledgements ([`WriteBatch::ack`]): they take no sequence number and commit
+//! atomically with the operations, which is what gives exactly-once to views kept inside the
+//! database.
 
 use crate::error::{Error, Result};
-use crate::key::ValueKind;
+use crate::key::{SeqNo, ValueKind};
 use crate::options::{BATCH_OPS_MAX, BATCH_SIZE_MAX, KEY_SIZE_MAX, VALUE_SIZE_MAX};
 
 /// One operation of a batch.
@@ -66,6 +69,7 @@ impl Op {
 pub struct WriteBatch {
     ops: Vec<Op>,
     size_bytes: usize,
+    acks: Vec<(String, SeqNo)>,
 }
 
 impl WriteBatch {
@@ -90,14 +94,33 @@ impl WriteBatch {
         self
     }
 
+    /// Records that subscription `name` has processed the change feed up to and including
+    /// `position`, atomically with this batch's operations.
+    ///
+    /// A consumer that writes its derived data into the database and acknowledges in the same
+    /// batch can never apply a change twice or lose one: after a crash either both the data
+    /// and the new position are there, or neither is. An acknowledgement takes no sequence
+    /// number; a batch of acknowledgements only is allowed. [`Db::write`](crate::Db::write)
+    /// fails with [`Error::InvalidArgument`] for an unknown subscription or a position past
+    /// the newest sequence number. A later acknowledgement for the same name in one batch wins.
+    pub fn ack(&mut self, name: impl Into<String>, position: SeqNo) -> &mut Self {
+        self.acks.push((name.into(), position));
+        self
+    }
+
+    /// The acknowledgements, in the order they were added.
+    pub fn acks(&self) -> &[(String, SeqNo)] {
+        &self.acks
+    }
+
     /// Number of operations (and of sequence numbers the batch takes).
     pub fn len(&self) -> usize {
         self.ops.len()
     }
 
-    /// True when the batch holds no operation.
+    /// True when the batch holds no operation and no acknowledgement: writing it does nothing.
     pub fn is_empty(&self) -> bool {
-        self.ops.is_empty()
+        self.ops.is_empty() && self.acks.is_empty()
     }
 
     /// Sum of key and value lengths.
@@ -113,12 +136,23 @@ impl WriteBatch {
     /// Removes every operation.
     pub fn clear(&mut self) {
         self.ops.clear();
+        self.acks.clear();
         self.size_bytes = 0;
+    }
+
+    /// Moves the operations out, leaving the acknowledgements (the change feed hands out
+    /// operations without copying them).
+    pub(crate) fn into_ops(self) -> Vec<Op> {
+        self.ops
     }
 
     pub(crate) fn from_ops(ops: Vec<Op>) -> Self {
         let size_bytes = ops.iter().map(|o| o.key().len() + o.value().len()).sum();
-        WriteBatch { ops, size_bytes }
+        WriteBatch {
+            ops,
+            size_bytes,
+            acks: Vec::new(),
+        }
     }
 
     /// Checks the documented limits: keys up to 64 KiB, values up to 256 MiB, a batch up to

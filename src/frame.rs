@@ -147,10 +147,10 @@ pub fn file_header(magic: [u8; 8], version: u32) -> Vec<u8> {
     h
 }
 
-/// Checks the file header of a framed file of kind `what` at `path`.
+/// Checks the file header of a framed file of kind `what` at `path`, accepting only `version`.
 ///
 /// Returns `Ok(true)` when `data` is too short to hold a header but is a prefix of a valid one
-/// (or zeros): a file whose creation a crash interrupted. A wrong magic, a newer version or a
+/// (or zeros): a file whose creation a crash interrupted. A wrong magic, another version or a
 /// checksum mismatch is [`Error::Corruption`].
 pub fn check_file_header(
     path: &Path,
@@ -159,10 +159,26 @@ pub fn check_file_header(
     version: u32,
     what: &str,
 ) -> Result<bool> {
-    let expected = file_header(magic, version);
-    if data.len() < FILE_HEADER_LEN && (expected.starts_with(data) || data.iter().all(|&b| b == 0))
-    {
-        return Ok(true);
+    Ok(read_file_header(path, data, magic, version..=version, what)?.is_none())
+}
+
+/// Checks the file header of a framed file of kind `what` and returns its format version, one
+/// of `versions`; `Ok(None)` when `data` is a prefix of a valid header or zeros (a torn
+/// creation). A wrong magic, a version outside `versions` or a checksum mismatch is
+/// [`Error::Corruption`].
+pub fn read_file_header(
+    path: &Path,
+    data: &[u8],
+    magic: [u8; 8],
+    versions: std::ops::RangeInclusive<u32>,
+    what: &str,
+) -> Result<Option<u32>> {
+    let newest = *versions.end();
+    let prefix_of_any = versions
+        .clone()
+        .any(|v| file_header(magic, v).starts_with(data));
+    if data.len() < FILE_HEADER_LEN && (prefix_of_any || data.iter().all(|&b| b == 0)) {
+        return Ok(None);
     }
     if !data.starts_with(&magic) {
         return Err(Error::corruption(
@@ -172,20 +188,24 @@ pub fn check_file_header(
         ));
     }
     let found = u32_at(data, 8).unwrap_or(0);
-    if found > version {
+    if found > newest {
         let detail = format!(
-            "{what} format version {found} is newer than {version}, the newest this build reads"
+            "{what} format version {found} is newer than {newest}, the newest this build reads"
         );
         return Err(Error::corruption(path, 8, detail));
     }
-    if data.get(..FILE_HEADER_LEN) != Some(&expected[..]) {
+    if !versions.contains(&found) {
+        let detail = format!("{what} format version {found} is not one this build reads");
+        return Err(Error::corruption(path, 8, detail));
+    }
+    if data.get(..FILE_HEADER_LEN) != Some(&file_header(magic, found)[..]) {
         return Err(Error::corruption(
             path,
             12,
             format!("{what} file header checksum mismatch"),
         ));
     }
-    Ok(false)
+    Ok(Some(found))
 }
 
 #[cfg(test)]

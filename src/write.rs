@@ -152,7 +152,7 @@ fn commit_group(
     log.frames.clear();
     for w in group {
         log.scratch.clear();
-        encode_record(&mut log.scratch, seqno + 1, now, &w.batch);
+        encode_record(&mut log.scratch, seqno + 1, now, &w.batch, &[]);
         encode_frame(&mut log.frames, &log.scratch);
         firsts.push(seqno + 1);
         seqno += w.batch.len() as u64;

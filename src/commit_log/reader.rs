@@ -3,9 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use super::record::decode_record;
-use super::{LogRecord, LOG_FORMAT_VERSION, LOG_HEADER_LEN, LOG_MAGIC};
+use super::{LogRecord, LOG_FORMAT_VERSION, LOG_FORMAT_VERSION_OLDEST, LOG_HEADER_LEN, LOG_MAGIC};
 use crate::error::{Error, IoContext, Result};
-use crate::frame::{check_file_header, Frame, FrameReader};
+use crate::frame::{read_file_header, Frame, FrameReader};
 
 /// How a log file ends.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +56,17 @@ pub struct LogFile {
     data: Vec<u8>,
 }
 
+/// Checks a log file's header; `Ok(None)` for a torn header, else the format version.
+pub(crate) fn check_log_header(path: &Path, data: &[u8]) -> Result<Option<u32>> {
+    read_file_header(
+        path,
+        data,
+        LOG_MAGIC,
+        LOG_FORMAT_VERSION_OLDEST..=LOG_FORMAT_VERSION,
+        "commit log",
+    )
+}
+
 impl LogFile {
     /// Reads the file at `path`.
     pub fn read(path: &Path) -> Result<LogFile> {
@@ -82,13 +93,13 @@ impl LogFile {
     /// zeros), ends `Incomplete` at offset 0; a wrong magic or a newer format version is
     /// [`Error::Corruption`].
     pub fn scan(&self, mut f: impl FnMut(LogItem) -> Result<()>) -> Result<TailState> {
-        if let Some(tail) = self.check_header()? {
-            return Ok(tail);
-        }
+        let Some(version) = check_log_header(&self.path, &self.data)? else {
+            return Ok(TailState::Incomplete { offset: 0 });
+        };
         let mut frames = FrameReader::new(&self.data, LOG_HEADER_LEN);
         loop {
             match frames.next_frame() {
-                Frame::Record { offset, payload } => f(self.decode(offset, payload)?)?,
+                Frame::Record { offset, payload } => f(self.decode(offset, payload, version)?)?,
                 Frame::End => return Ok(TailState::Clean),
                 Frame::Incomplete { offset } => {
                     return Ok(TailState::Incomplete {
@@ -120,24 +131,15 @@ impl LogFile {
         Ok((out, tail))
     }
 
-    fn decode(&self, offset: usize, payload: &[u8]) -> Result<LogItem> {
-        let body = offset + crate::frame::FRAME_HEADER_LEN;
-        let record = decode_record(payload)
-            .map_err(|(at, detail)| Error::corruption(&self.path, (body + at) as u64, detail))?;
-        Ok(LogItem {
-            offset: offset as u64,
-            record,
-        })
+    fn decode(&self, offset: usize, payload: &[u8], version: u32) -> Result<LogItem> {
+        decode_item(&self.path, offset as u64, payload, version)
     }
+}
 
-    fn check_header(&self) -> Result<Option<TailState>> {
-        let torn = check_file_header(
-            &self.path,
-            &self.data,
-            LOG_MAGIC,
-            LOG_FORMAT_VERSION,
-            "commit log",
-        )?;
-        Ok(torn.then_some(TailState::Incomplete { offset: 0 }))
-    }
+/// Decodes the record in the frame at `offset` of the log file at `path`.
+pub(crate) fn decode_item(path: &Path, offset: u64, payload: &[u8], version: u32) -> Result<LogItem> {
+    let body = offset + crate::frame::FRAME_HEADER_LEN as u64;
+    let record = decode_record(payload, version)
+        .map_err(|(at, detail)| Error::corruption(path, body + at as u64, detail))?;
+    Ok(LogItem { offset, record })
 }

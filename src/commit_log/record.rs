@@ -2,36 +2,53 @@
 //! Format: FORMAT.md, "Commit log files", "Record payload".
 
 use crate::batch::{Op, WriteBatch};
-use crate::coding::{put_bytes, put_u32, put_u64, Reader};
+use crate::coding::{put_bytes, put_u32, put_u64, put_varint, Reader};
 use crate::key::{SeqNo, ValueKind};
+
+/// A subscription's new position, carried by a record (log format version 2 and later).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordAck {
+    /// The subscription's id (never reused, see `FORMAT.md`, "Subscriptions").
+    pub subscription_id: u64,
+    /// The last sequence number the subscription has processed.
+    pub position: SeqNo,
+}
 
 /// One batch as the commit log stores it.
 ///
 /// Payload layout: `first_seqno u64, count u32, commit_time_us u64`, then `count` operations,
-/// each `kind u8, key (varint length + bytes)` and for a put `value (varint length + bytes)`.
+/// each `kind u8, key (varint length + bytes)` and for a put `value (varint length + bytes)`;
+/// from format version 2 on, then `ack_count varint` and that many `(subscription id varint,
+/// position varint)` pairs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogRecord {
-    /// Sequence number of the first operation; operation i has `first_seqno + i`.
+    /// Sequence number of the first operation; operation i has `first_seqno + i`. A record
+    /// with no operation (acknowledgements only) carries the next sequence number to be
+    /// assigned and takes none.
     pub first_seqno: SeqNo,
     /// Commit time in microseconds since the Unix epoch.
     pub commit_time_us: u64,
-    /// The operations, in order.
+    /// The operations, in order (possibly none, when `acks` is not empty).
     pub batch: WriteBatch,
+    /// Subscription positions committed atomically with the operations.
+    pub acks: Vec<RecordAck>,
 }
 
 impl LogRecord {
-    /// Sequence number of the last operation.
+    /// Sequence number of the last operation; `first_seqno - 1` for a record without
+    /// operations.
     pub fn last_seqno(&self) -> SeqNo {
         self.first_seqno + self.batch.len() as u64 - 1
     }
 }
 
-/// Appends the payload of a record for `batch` to `out`.
+/// Appends the payload of a record (format version 2) for `batch` and `acks` to `out`.
 pub fn encode_record(
     out: &mut Vec<u8>,
     first_seqno: SeqNo,
     commit_time_us: u64,
     batch: &WriteBatch,
+    acks: &[RecordAck],
 ) {
     put_u64(out, first_seqno);
     put_u32(out, batch.len() as u32);
@@ -43,39 +60,74 @@ pub fn encode_record(
             put_bytes(out, value);
         }
     }
+    put_varint(out, acks.len() as u64);
+    for ack in acks {
+        put_varint(out, ack.subscription_id);
+        put_varint(out, ack.position);
+    }
 }
 
-/// Decodes a record payload; `Err` carries the offset within the payload and what is wrong.
-pub fn decode_record(payload: &[u8]) -> Result<LogRecord, (usize, String)> {
+/// Decodes a record payload of log format `version` (1 or 2); `Err` carries the offset within
+/// the payload and what is wrong.
+pub fn decode_record(payload: &[u8], version: u32) -> Result<LogRecord, (usize, String)> {
     let mut r = Reader::new(payload);
     let short = |r: &Reader| (r.pos(), "record header is truncated".to_string());
     let first_seqno = r.u64().ok_or_else(|| short(&r))?;
     let count = r.u32().ok_or_else(|| short(&r))?;
     let commit_time_us = r.u64().ok_or_else(|| short(&r))?;
-    if count == 0 || first_seqno == 0 {
+    if first_seqno == 0 || count as usize > crate::options::BATCH_OPS_MAX {
         return Err((
             0,
             format!("record has {count} operations at sequence number {first_seqno}"),
         ));
     }
-    let mut ops = Vec::with_capacity((count as usize).min(payload.len()));
-    for i in 0..count {
-        ops.push(
-            decode_op(&mut r).ok_or_else(|| (r.pos(), format!("operation {i} is malformed")))?,
-        );
+    let ops = decode_ops(&mut r, count, payload.len())?;
+    let acks = if version >= 2 {
+        decode_acks(&mut r)?
+    } else {
+        Vec::new()
+    };
+    if ops.is_empty() && acks.is_empty() {
+        return Err((0, "record has neither operations nor acknowledgements".into()));
     }
     if !r.is_empty() {
         return Err((
             r.pos(),
-            format!("{} bytes after the last operation", r.remaining()),
+            format!("{} bytes after the last field", r.remaining()),
         ));
     }
-    let batch = WriteBatch::from_ops(ops);
     Ok(LogRecord {
         first_seqno,
         commit_time_us,
-        batch,
+        batch: WriteBatch::from_ops(ops),
+        acks,
     })
+}
+
+fn decode_ops(r: &mut Reader, count: u32, len: usize) -> Result<Vec<Op>, (usize, String)> {
+    let mut ops = Vec::with_capacity((count as usize).min(len));
+    for i in 0..count {
+        ops.push(decode_op(r).ok_or_else(|| (r.pos(), format!("operation {i} is malformed")))?);
+    }
+    Ok(ops)
+}
+
+fn decode_acks(r: &mut Reader) -> Result<Vec<RecordAck>, (usize, String)> {
+    let malformed = |r: &Reader| (r.pos(), "acknowledgement section is malformed".to_string());
+    let n = r.varint().ok_or_else(|| malformed(r))?;
+    if n > r.remaining() as u64 {
+        return Err(malformed(r));
+    }
+    let mut acks = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        let subscription_id = r.varint().ok_or_else(|| malformed(r))?;
+        let position = r.varint().ok_or_else(|| malformed(r))?;
+        acks.push(RecordAck {
+            subscription_id,
+            position,
+        });
+    }
+    Ok(acks)
 }
 
 fn decode_op(r: &mut Reader) -> Option<Op> {
@@ -99,15 +151,36 @@ mod tests {
         let mut batch = WriteBatch::new();
         batch.put(b"k1", b"v1").delete(b"").put(b"", vec![7u8; 300]);
         let mut buf = Vec::new();
-        encode_record(&mut buf, 42, 1_700_000_000_000_000, &batch);
-        let rec = decode_record(&buf).map_err(|e| e.1);
+        let acks = [RecordAck {
+            subscription_id: 9,
+            position: 41,
+        }];
+        encode_record(&mut buf, 42, 1_700_000_000_000_000, &batch, &acks);
+        let rec = decode_record(&buf, 2).map_err(|e| e.1);
         assert_eq!(
             rec.as_ref().map(|r| (r.first_seqno, r.last_seqno())),
             Ok((42, 44))
         );
+        assert_eq!(rec.as_ref().map(|r| r.acks.clone()), Ok(acks.to_vec()));
         assert_eq!(rec.map(|r| r.batch), Ok(batch));
+        assert!(decode_record(&buf, 1).is_err(), "version 1 has no ack section");
         buf.push(0);
-        assert!(decode_record(&buf).is_err());
-        assert!(decode_record(&buf[..buf.len() - 10]).is_err());
+        assert!(decode_record(&buf, 2).is_err());
+        assert!(decode_record(&buf[..buf.len() - 10], 2).is_err());
+    }
+
+    #[test]
+    fn a_record_of_acknowledgements_only_takes_no_sequence_number() {
+        let mut buf = Vec::new();
+        let ack = RecordAck {
+            subscription_id: 3,
+            position: 7,
+        };
+        encode_record(&mut buf, 8, 0, &WriteBatch::new(), &[ack]);
+        let rec = decode_record(&buf, 2).map_err(|e| e.1);
+        assert_eq!(rec.map(|r| (r.first_seqno, r.last_seqno())), Ok((8, 7)));
+        let mut empty = Vec::new();
+        encode_record(&mut empty, 8, 0, &WriteBatch::new(), &[]);
+        assert!(decode_record(&empty, 2).is_err());
     }
 }
