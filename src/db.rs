@@ -17,7 +17,9 @@ use crate::key::{SeqNo, ValueKind};
 use crate::manifest::{Version, VersionSet};
 use crate::memtable::{Memtable, MemtableIter};
 use crate::options::{Options, WriteOptions};
-use crate::read::{lower_internal, prefix_successor, to_memtable_bound, upper_internal, DbIter};
+use crate::read::{
+    lower_internal, prefix_successor, to_memtable_bound, upper_internal, DbIter, LevelIter,
+};
 use crate::recovery::RecoveryReport;
 use crate::stats::{Counters, Stats};
 use crate::write::{LogState, WriteQueue};
@@ -62,6 +64,7 @@ pub(crate) struct Inner {
     pub recovery: RecoveryReport,
     pub closed: AtomicBool,
     pub flush_thread: Mutex<Option<JoinHandle<()>>>,
+    pub compactor: crate::compaction::Compactor,
 }
 
 /// An open alluvium database.
@@ -116,15 +119,21 @@ impl Db {
     /// has the directory open, [`Error::Corruption`] for damaged files.
     pub fn open(path: impl AsRef<Path>, opts: Options) -> Result<Db> {
         let inner = crate::recovery::open(path.as_ref(), opts)?;
-        let worker = inner.clone();
-        let thread = std::thread::Builder::new()
-            .name("alluvium-flush".into())
-            .spawn(move || crate::write::flush_loop(&worker))
-            .map_err(|e| Error::io(path.as_ref(), e))?;
-        *inner.flush_thread.lock() = Some(thread);
-        Ok(Db {
-            handle: Arc::new(Handle { inner }),
-        })
+        // The handle exists first so that a failure below still closes what was opened.
+        let db = Db {
+            handle: Arc::new(Handle {
+                inner: inner.clone(),
+            }),
+        };
+        let flush = spawn(&inner, "alluvium-flush", crate::write::flush_loop)?;
+        *inner.flush_thread.lock() = Some(flush);
+        let compact = spawn(
+            &inner,
+            "alluvium-compact",
+            crate::compaction::compaction_loop,
+        )?;
+        *inner.compactor.thread.lock() = Some(compact);
+        Ok(db)
     }
 
     fn inner(&self) -> &Arc<Inner> {
@@ -205,6 +214,33 @@ impl Db {
         crate::write::flush_now(self.inner())
     }
 
+    /// Compacts every segment holding keys in `range` into the last level, after flushing
+    /// the memtable: afterwards those keys live in non-overlapping segments of one level, and
+    /// every version and tombstone that no live snapshot can see is gone.
+    ///
+    /// ```
+    /// # fn main() -> alluvium::Result<()> {
+    /// # let dir = tempfile::tempdir().map_err(|e| alluvium::Error::io("tmp", e))?;
+    /// use alluvium::{Db, Options};
+    /// let db = Db::open(dir.path(), Options::default())?;
+    /// db.put(b"a", b"1")?;
+    /// db.delete(b"a")?;
+    /// db.compact_range::<&[u8], _>(..)?;
+    /// assert_eq!(db.stats().levels.iter().map(|l| l.entries).sum::<u64>(), 0);
+    /// # Ok(()) }
+    /// ```
+    pub fn compact_range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Result<()> {
+        self.inner().check_open()?;
+        let (lo, hi) = (bound_ref(range.start_bound()), bound_ref(range.end_bound()));
+        crate::compaction::compact_range(self.inner(), lo, hi)
+    }
+
+    /// Waits until background work is idle: no memtable awaits flush and no compaction is
+    /// due or running.
+    pub fn wait_idle(&self) -> Result<()> {
+        crate::compaction::wait_idle(self.inner())
+    }
+
     /// Counters and the shape of the tree.
     pub fn stats(&self) -> Stats {
         crate::stats::collect(self.inner())
@@ -226,6 +262,14 @@ impl Db {
     pub fn close(&self) -> Result<()> {
         self.inner().close()
     }
+}
+
+fn spawn(inner: &Arc<Inner>, name: &str, work: fn(&Arc<Inner>)) -> Result<JoinHandle<()>> {
+    let worker = inner.clone();
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || work(&worker))
+        .map_err(|e| Error::io(&inner.dir, e))
 }
 
 fn bound_ref<K: AsRef<[u8]>>(b: Bound<&K>) -> Bound<&[u8]> {
@@ -278,9 +322,21 @@ impl Inner {
                 mhi.clone(),
             )));
         }
-        for seg in sv.version.all() {
+        for seg in sv.version.level(0) {
             if overlaps(&seg.meta, lower, upper) {
                 sources.push(Box::new(seg.segment.range(lo.clone(), hi.clone())));
+            }
+        }
+        for level in 1..sv.version.level_count() {
+            let segs: Vec<_> = sv
+                .version
+                .level(level)
+                .iter()
+                .filter(|s| overlaps(&s.meta, lower, upper))
+                .cloned()
+                .collect();
+            if !segs.is_empty() {
+                sources.push(Box::new(LevelIter::new(segs, lo.clone(), hi.clone())));
             }
         }
         DbIter::new(sources, seqno, Box::new(sv))
@@ -299,7 +355,11 @@ impl Inner {
         let synced = crate::write::close_log(self);
         self.bg.lock().shutdown = true;
         self.bg_cv.notify_all();
-        if let Some(t) = self.flush_thread.lock().take() {
+        let threads = [
+            self.flush_thread.lock().take(),
+            self.compactor.thread.lock().take(),
+        ];
+        for t in threads.into_iter().flatten() {
             if t.thread().id() != std::thread::current().id() {
                 let _ = t.join();
             }

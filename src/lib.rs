@@ -41,6 +41,7 @@
 pub mod batch;
 pub mod coding;
 pub mod commit_log;
+pub mod compaction;
 pub mod db;
 pub mod error;
 pub mod files;
@@ -60,7 +61,7 @@ pub use batch::{Op, WriteBatch};
 pub use db::{Db, Snapshot};
 pub use error::{Error, Result};
 pub use key::{SeqNo, ValueKind};
-pub use options::{Compression, Options, RecoveryMode, WriteOptions};
+pub use options::{CompactionFailPoint, CompactionOptions, Compression, Options, RecoveryMode, WriteOptions};
 pub use read::DbIter;
 pub use recovery::{DroppedTail, RecoveryReport};
 pub use stats::{LevelStats, Stats};

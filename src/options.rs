@@ -53,6 +53,55 @@ pub struct Options {
     pub(crate) bloom_bits_per_key: u32,
     pub(crate) immutable_memtables_max: usize,
     pub(crate) recovery_mode: RecoveryMode,
+    pub(crate) compaction: CompactionOptions,
+}
+
+/// Where an injected compaction failure strikes (fault-injection tests only).
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CompactionFailPoint {
+    /// No failure.
+    #[default]
+    None,
+    /// After the output segments are written and synced, before the version edit.
+    AfterOutputs,
+    /// After the version edit is durable, before the new version is installed.
+    AfterManifest,
+}
+
+/// Leveled compaction settings, part of [`Options`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompactionOptions {
+    pub(crate) enabled: bool,
+    pub(crate) level_size_ratio: u64,
+    pub(crate) level_base_size_bytes: u64,
+    pub(crate) segment_size_bytes: u64,
+    pub(crate) level0_trigger: usize,
+    pub(crate) level0_slowdown: usize,
+    pub(crate) level0_stop: usize,
+    pub(crate) pending_slowdown_bytes: u64,
+    pub(crate) pending_stop_bytes: u64,
+    pub(crate) threads: usize,
+    pub(crate) fail_point: CompactionFailPoint,
+}
+
+impl Default for CompactionOptions {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        CompactionOptions {
+            enabled: true,
+            level_size_ratio: 10,
+            level_base_size_bytes: 256 << 20,
+            segment_size_bytes: 64 << 20,
+            level0_trigger: 4,
+            level0_slowdown: 20,
+            level0_stop: 36,
+            pending_slowdown_bytes: 64 << 30,
+            pending_stop_bytes: 256 << 30,
+            threads: cores.clamp(1, 4),
+            fail_point: CompactionFailPoint::None,
+        }
+    }
 }
 
 impl Default for Options {
@@ -70,6 +119,7 @@ impl Default for Options {
             bloom_bits_per_key: 10,
             immutable_memtables_max: 2,
             recovery_mode: RecoveryMode::TolerateTornTail,
+            compaction: CompactionOptions::default(),
         }
     }
 }
@@ -129,6 +179,76 @@ impl Options {
         recovery_mode, recovery_mode_value: RecoveryMode
     );
 
+    /// Turns background compaction on or off (default on). With it off, level 0 grows
+    /// without bound and only [`Db::compact_range`](crate::Db::compact_range) compacts.
+    #[must_use]
+    pub fn compaction_enabled(mut self, v: bool) -> Self {
+        self.compaction.enabled = v;
+        self
+    }
+
+    /// Each level's target size is this many times the one above (default 10, 2 to 100).
+    #[must_use]
+    pub fn level_size_ratio(mut self, v: u64) -> Self {
+        self.compaction.level_size_ratio = v;
+        self
+    }
+
+    /// Target size of the first non-empty level below level 0 (default 256 MiB). Level targets
+    /// are derived from the size of the last level, as RocksDB's dynamic level bytes do, so
+    /// the last level holds about 90% of the data.
+    #[must_use]
+    pub fn level_base_size_bytes(mut self, v: u64) -> Self {
+        self.compaction.level_base_size_bytes = v;
+        self
+    }
+
+    /// Size at which compaction starts a new output segment (default 64 MiB, at least 4 KiB).
+    #[must_use]
+    pub fn segment_size_bytes(mut self, v: u64) -> Self {
+        self.compaction.segment_size_bytes = v;
+        self
+    }
+
+    /// Level-0 segment counts that start compaction, slow writers down (1 ms a group) and
+    /// stop writers until compaction catches up (defaults 4, 20, 36; increasing).
+    #[must_use]
+    pub fn level0_triggers(mut self, compact: usize, slowdown: usize, stop: usize) -> Self {
+        let c = &mut self.compaction;
+        (c.level0_trigger, c.level0_slowdown, c.level0_stop) = (compact, slowdown, stop);
+        self
+    }
+
+    /// Estimated bytes of pending compaction work at which writers slow down and stop
+    /// (defaults 64 GiB and 256 GiB).
+    #[must_use]
+    pub fn pending_compaction_limits(mut self, slowdown_bytes: u64, stop_bytes: u64) -> Self {
+        self.compaction.pending_slowdown_bytes = slowdown_bytes;
+        self.compaction.pending_stop_bytes = stop_bytes;
+        self
+    }
+
+    /// Threads of the dedicated compaction pool, which runs the subcompactions of a job in
+    /// parallel (default: the machine's cores, at most 4; 1 to 64).
+    #[must_use]
+    pub fn compaction_threads(mut self, v: usize) -> Self {
+        self.compaction.threads = v;
+        self
+    }
+
+    /// The compaction settings.
+    pub fn compaction_value(&self) -> &CompactionOptions {
+        &self.compaction
+    }
+
+    /// Makes every compaction fail at `point` (fault-injection tests only).
+    #[doc(hidden)]
+    #[must_use]
+    pub fn compaction_fail_point(mut self, point: CompactionFailPoint) -> Self {
+        self.compaction.fail_point = point;
+        self
+    }
+
     /// Checks every option; called by `Db::open`.
     pub fn validate(&self) -> Result<()> {
         check(
@@ -150,6 +270,38 @@ impl Options {
         check(
             (1..=64).contains(&self.immutable_memtables_max),
             "immutable_memtables_max must be between 1 and 64",
+        )?;
+        self.compaction.validate()
+    }
+}
+
+impl CompactionOptions {
+    fn validate(&self) -> Result<()> {
+        check(
+            (2..=100).contains(&self.level_size_ratio),
+            "level_size_ratio must be between 2 and 100",
+        )?;
+        check(
+            self.level_base_size_bytes >= 4096,
+            "level_base_size_bytes must be at least 4096",
+        )?;
+        check(
+            self.segment_size_bytes >= 4096,
+            "segment_size_bytes must be at least 4096",
+        )?;
+        check(
+            1 <= self.level0_trigger
+                && self.level0_trigger < self.level0_slowdown
+                && self.level0_slowdown < self.level0_stop,
+            "level-0 triggers must satisfy 1 <= compact < slowdown < stop",
+        )?;
+        check(
+            self.pending_slowdown_bytes < self.pending_stop_bytes,
+            "the pending compaction slowdown limit must be below the stop limit",
+        )?;
+        check(
+            (1..=64).contains(&self.threads),
+            "compaction_threads must be between 1 and 64",
         )
     }
 }

@@ -81,6 +81,7 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<Inner>> {
         imms: Vec::new(),
         version,
     };
+    let compactor = crate::compaction::Compactor::new(&opts)?;
     Ok(Arc::new(Inner {
         dir: dir.to_path_buf(),
         opts,
@@ -98,6 +99,7 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<Inner>> {
         recovery: report,
         closed: AtomicBool::new(false),
         flush_thread: Mutex::new(None),
+        compactor,
     }))
 }
 

@@ -173,6 +173,11 @@ fn commit_group(
         .counters
         .batches
         .fetch_add(group.len() as u64, Ordering::Relaxed);
+    let user_bytes: usize = group.iter().map(|w| w.batch.size_bytes()).sum();
+    inner
+        .counters
+        .user_bytes
+        .fetch_add(user_bytes as u64, Ordering::Relaxed);
     Ok(firsts)
 }
 
@@ -191,6 +196,7 @@ fn now_us() -> u64 {
 
 /// Rotates a full memtable; waits while too many immutable memtables await flush.
 fn make_room(inner: &Inner, log: &mut LogState) -> Result<()> {
+    throttle(inner)?;
     loop {
         let sv = inner.super_version.load();
         if sv.mem.size_bytes() < inner.opts.memtable_size_bytes {
@@ -202,6 +208,69 @@ fn make_room(inner: &Inner, log: &mut LogState) -> Result<()> {
         drop(sv);
         wait_for_flush(inner)?;
     }
+}
+
+/// Slows writers down, then stops them, while compaction is behind (level-0 segment count or
+/// estimated pending compaction bytes past the configured limits). Stops lift as compaction
+/// catches up; with compaction disabled nothing would lift them, so nothing throttles.
+fn throttle(inner: &Inner) -> Result<()> {
+    let c = &inner.opts.compaction;
+    if !c.enabled {
+        return Ok(());
+    }
+    let (level0, pending) = compaction_debt(inner);
+    if level0 >= c.level0_stop || pending >= c.pending_stop_bytes {
+        return wait_for_compaction(inner);
+    }
+    if level0 >= c.level0_slowdown || pending >= c.pending_slowdown_bytes {
+        let started = Instant::now();
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        inner
+            .counters
+            .write_slowdowns
+            .fetch_add(1, Ordering::Relaxed);
+        let us = started.elapsed().as_micros() as u64;
+        inner
+            .counters
+            .write_stall_us
+            .fetch_add(us, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+fn compaction_debt(inner: &Inner) -> (usize, u64) {
+    let level0 = inner.super_version.load().version.level(0).len();
+    (
+        level0,
+        inner.compactor.pending_bytes.load(Ordering::Relaxed),
+    )
+}
+
+fn wait_for_compaction(inner: &Inner) -> Result<()> {
+    let c = &inner.opts.compaction;
+    let started = Instant::now();
+    let mut bg = inner.bg.lock();
+    loop {
+        if let Some(e) = &bg.error {
+            return Err(Error::Closed(format!("background work failed: {e}")));
+        }
+        if bg.shutdown {
+            return Err(Error::Closed("the database was closed".into()));
+        }
+        let (level0, pending) = compaction_debt(inner);
+        if level0 < c.level0_stop && pending < c.pending_stop_bytes {
+            break;
+        }
+        inner.bg_cv.wait(&mut bg);
+    }
+    drop(bg);
+    inner.counters.write_stops.fetch_add(1, Ordering::Relaxed);
+    let us = started.elapsed().as_micros() as u64;
+    inner
+        .counters
+        .write_stall_us
+        .fetch_add(us, Ordering::Relaxed);
+    Ok(())
 }
 
 /// Sleeps until the flush thread retires a memtable (or fails).
@@ -273,7 +342,7 @@ pub(crate) fn flush_now(inner: &Inner) -> Result<()> {
     }
 }
 
-fn set_bg_error(inner: &Inner, msg: String) {
+pub(crate) fn set_bg_error(inner: &Inner, msg: String) {
     inner.bg.lock().error.get_or_insert(msg);
     inner.bg_cv.notify_all();
 }
@@ -340,30 +409,22 @@ fn flush_one(inner: &Inner, mem: &Arc<Memtable>) -> Result<()> {
     if !mem.is_empty() {
         let id = inner.versions.lock().new_file_number();
         let (added, live) = crate::flush::write_segment(&inner.dir, id, mem, &inner.opts)?;
+        let bytes = added.meta.size_bytes;
+        inner
+            .counters
+            .flushed_bytes
+            .fetch_add(bytes, Ordering::Relaxed);
         edit.added.push(added);
         opened.push(live);
     }
     let next_log = next_log_number(inner, mem);
     edit.log_number = Some(next_log);
-    let version = {
+    {
         let mut vs = inner.versions.lock();
         edit.last_seqno = Some(vs.state().last_seqno.max(mem.seqno_max()));
-        vs.log_and_apply(edit, &opened)?
-    };
-    let guard = inner.sv_lock.lock();
-    let sv = inner.super_version.load_full();
-    let imms = sv
-        .imms
-        .iter()
-        .filter(|m| !Arc::ptr_eq(m, mem))
-        .cloned()
-        .collect();
-    inner.super_version.store(Arc::new(SuperVersion {
-        mem: sv.mem.clone(),
-        imms,
-        version,
-    }));
-    drop(guard);
+        vs.log_and_apply(edit, &opened)?;
+    }
+    crate::compaction::install_current_version(inner, Some(mem));
     delete_logs_before(inner, next_log)
 }
 

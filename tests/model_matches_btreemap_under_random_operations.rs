@@ -1,11 +1,13 @@
-//! Random puts, deletes, batches, reads, snapshots, flushes and reopens give the same answers
-//! as a `BTreeMap` model.
+//! Random puts, deletes, batches, reads, snapshots, iterators, flushes, compactions and
+//! reopens give the same answers as a `BTreeMap` model.
 //!
 //! The key space is small (50 keys, among them the empty key and keys made of `0x00` and
 //! `0xff` bytes) so that overwrites and deletes hit live keys, and the memtable is as small as
 //! alluvium allows so that reads merge the memtable with several segments. Snapshots are
 //! modelled as a clone of the model taken when the snapshot is; they must keep matching after
-//! later writes and flushes.
+//! later writes, flushes and compactions. Segments are tiny and level targets small, so
+//! background compactions run all the time, with snapshots held and iterators open across
+//! them; iterators are modelled as the model's range when they were opened.
 use std::collections::BTreeMap;
 use std::ops::{Bound, RangeBounds};
 
@@ -41,6 +43,10 @@ enum Op {
     SnapshotGet(usize, u8),
     Flush,
     Reopen,
+    OpenIter(Bound<u8>, Bound<u8>, bool),
+    DrainIter(usize),
+    CompactRange(Bound<u8>, Bound<u8>),
+    WaitIdle,
 }
 
 fn key_index() -> impl Strategy<Value = u8> {
@@ -77,12 +83,23 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (any::<usize>(), key_index()).prop_map(|(s, k)| Op::SnapshotGet(s, k)),
         2 => Just(Op::Flush),
         1 => Just(Op::Reopen),
+        2 => (bound(), bound(), any::<bool>()).prop_map(|(lo, hi, rev)| Op::OpenIter(lo, hi, rev)),
+        2 => any::<usize>().prop_map(Op::DrainIter),
+        1 => (bound(), bound()).prop_map(|(lo, hi)| Op::CompactRange(lo, hi)),
+        1 => Just(Op::WaitIdle),
     ]
 }
 
 fn options() -> Options {
-    // 4 KiB is the smallest memtable alluvium accepts: a few dozen writes fill it.
-    Options::default().memtable_size_bytes(4096)
+    // 4 KiB is the smallest memtable alluvium accepts: a few dozen writes fill it. Tiny
+    // segments and level targets make every flush start a compaction.
+    Options::default()
+        .memtable_size_bytes(4096)
+        .segment_size_bytes(4096)
+        .level_base_size_bytes(8192)
+        .level_size_ratio(2)
+        .level0_triggers(2, 20, 30)
+        .compaction_threads(2)
 }
 
 fn key_bound(b: Bound<u8>) -> Bound<Vec<u8>> {
@@ -140,6 +157,9 @@ struct Harness {
     model: Model,
     seqno: u64,
     snapshots: Vec<(Snapshot, Model)>,
+    iters: Vec<(alluvium::DbIter, Entries, bool)>,
+    /// Compactions seen, summed over every open of the database.
+    compactions: u64,
 }
 
 impl Harness {
@@ -152,6 +172,8 @@ impl Harness {
             model: Model::new(),
             seqno: 0,
             snapshots: Vec::new(),
+            iters: Vec::new(),
+            compactions: 0,
         })
     }
 
@@ -198,6 +220,19 @@ impl Harness {
             }
             Op::Flush => self.db().flush(),
             Op::Reopen => self.reopen(),
+            Op::OpenIter(lo, hi, rev) => {
+                let (lo, hi) = (key_bound(*lo), key_bound(*hi));
+                let iter = self.db().range((lo.clone(), hi.clone()));
+                self.iters
+                    .push((iter, model_range(&self.model, &lo, &hi, *rev), *rev));
+                Ok(())
+            }
+            Op::DrainIter(i) => self.drain_iter(*i),
+            Op::CompactRange(lo, hi) => self.db().compact_range((key_bound(*lo), key_bound(*hi))),
+            Op::WaitIdle => {
+                self.db().wait_idle()?;
+                self.check_levels_do_not_overlap()
+            }
         }
     }
 
@@ -258,9 +293,45 @@ impl Harness {
         Ok(())
     }
 
-    /// Drops every snapshot and the database, then opens the directory again.
+    /// Reads an iterator opened earlier to its end: it must show the state it was opened on.
+    fn drain_iter(&mut self, i: usize) -> Result<()> {
+        if self.iters.is_empty() {
+            return Ok(());
+        }
+        let (iter, expected, rev) = self.iters.swap_remove(i % self.iters.len());
+        assert_eq!(collect(iter, rev)?, expected, "an iterator opened earlier");
+        Ok(())
+    }
+
+    /// Levels 1 and deeper hold segments whose key ranges do not overlap.
+    fn check_levels_do_not_overlap(&self) -> Result<()> {
+        let manifest = alluvium::manifest::read_current(self.dir.path())?;
+        let (state, _) = alluvium::manifest::read_manifest(&manifest)?;
+        for (level, segs) in state.levels.iter().enumerate().skip(1) {
+            let mut ranges: Vec<(Vec<u8>, Vec<u8>)> = segs
+                .iter()
+                .map(|s| {
+                    let (lo, hi) = (&s.meta.smallest, &s.meta.largest);
+                    (
+                        alluvium::key::user_key(lo).to_vec(),
+                        alluvium::key::user_key(hi).to_vec(),
+                    )
+                })
+                .collect();
+            ranges.sort();
+            for pair in ranges.windows(2) {
+                assert!(pair[0].1 < pair[1].0, "level {level} overlaps: {pair:?}");
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops every snapshot, iterator and the database, then opens the directory again.
     fn reopen(&mut self) -> Result<()> {
         self.snapshots.clear();
+        self.iters.clear();
+        let levels = self.db().stats().levels;
+        self.compactions += levels.iter().map(|l| l.compaction.compactions).sum::<u64>();
         self.db = None;
         let db = Db::open(self.dir.path(), options())?;
         assert_eq!(db.latest_seqno(), self.seqno);
@@ -290,6 +361,26 @@ fn run(ops: &[Op]) -> Result<()> {
     }
     h.check_everything()?;
     h.reopen()
+}
+
+/// The operations above must exercise compactions, not only flushes.
+#[test]
+fn model_runs_exercise_compactions() -> Result<()> {
+    let ops: Vec<Op> = (0..600u32)
+        .map(|i| match i % 4 {
+            3 => Op::Delete((i % 50) as u8),
+            _ => Op::Put((i * 7 % 50) as u8, vec![i as u8; 120]),
+        })
+        .collect();
+    let mut h = Harness::new()?;
+    for op in ops.iter().chain([Op::WaitIdle, Op::Reopen].iter()) {
+        h.apply(op)?;
+    }
+    assert!(
+        h.compactions > 0,
+        "600 writes with tiny segments compacted nothing"
+    );
+    Ok(())
 }
 
 proptest! {

@@ -261,7 +261,12 @@ impl VersionSet {
         let (next, removed) = self.current.apply(&edit, opened)?;
         self.manifest.append(&edit)?;
         self.state.apply(&edit);
-        removed.iter().for_each(|s| s.mark_obsolete());
+        // A segment an edit both removes and adds was moved to another level: its file stays.
+        let moved = |id| edit.added.iter().any(|a| a.id == id);
+        removed
+            .iter()
+            .filter(|s| !moved(s.id()))
+            .for_each(|s| s.mark_obsolete());
         self.current = Arc::new(next);
         Ok(self.current.clone())
     }

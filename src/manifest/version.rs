@@ -39,6 +39,16 @@ impl LiveSegment {
         self.segment.id()
     }
 
+    /// The smallest user key in the segment.
+    pub fn smallest_user_key(&self) -> &[u8] {
+        crate::key::user_key(&self.meta.smallest)
+    }
+
+    /// The largest user key in the segment.
+    pub fn largest_user_key(&self) -> &[u8] {
+        crate::key::user_key(&self.meta.largest)
+    }
+
     /// Marks the file for deletion once nothing uses it any more.
     pub fn mark_obsolete(&self) {
         self.obsolete.store(true, Ordering::Release);
@@ -128,5 +138,33 @@ impl Version {
             level.sort_by(|a, b| compare_internal(&a.meta.smallest, &b.meta.smallest));
         }
         Ok((next, removed))
+    }
+
+    /// Sum of the file sizes of `level`.
+    pub fn level_size_bytes(&self, level: usize) -> u64 {
+        self.level(level).iter().map(|s| s.meta.size_bytes).sum()
+    }
+
+    /// Segments of `level` whose user-key range meets `[smallest, largest]` (user keys).
+    pub fn overlapping(
+        &self,
+        level: usize,
+        smallest: &[u8],
+        largest: &[u8],
+    ) -> Vec<Arc<LiveSegment>> {
+        self.level(level)
+            .iter()
+            .filter(|s| s.smallest_user_key() <= largest && s.largest_user_key() >= smallest)
+            .cloned()
+            .collect()
+    }
+
+    /// True when some segment of a level deeper than `level` may hold `user_key`.
+    pub fn may_exist_below(&self, level: usize, user_key: &[u8]) -> bool {
+        (level + 1..self.levels.len()).any(|l| {
+            self.level(l)
+                .iter()
+                .any(|s| s.smallest_user_key() <= user_key && user_key <= s.largest_user_key())
+        })
     }
 }

@@ -4,8 +4,10 @@
 //! double-ended iterator of encoded internal keys — and turns versions into user entries: the
 //! newest version at or below the read's sequence number wins, tombstones hide their key.
 
+mod level;
 mod merge;
 
+pub use level::LevelIter;
 pub use merge::DbIter;
 pub(crate) use merge::Source;
 

@@ -172,6 +172,14 @@ impl Segment {
         self.index.iter().map(|e| e.handle).collect()
     }
 
+    /// The user keys that end each data block, every `step`-th one: evenly spaced samples of
+    /// the key space, used to split a compaction into subcompactions.
+    pub fn block_boundaries(&self, step: usize) -> Vec<Vec<u8>> {
+        let step = step.max(1);
+        let ends = self.index.iter().step_by(step);
+        ends.map(|e| key::user_key(&e.last_key).to_vec()).collect()
+    }
+
     /// Reads one data block, verifying its checksum, and decodes all its entries.
     pub fn read_block_entries(&self, handle: BlockHandle) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let contents = self.file_view().block(handle)?;
