@@ -47,6 +47,7 @@ pub mod error;
 pub mod files;
 pub mod flush;
 pub mod frame;
+pub mod inspect;
 pub mod key;
 pub mod manifest;
 pub mod memtable;
