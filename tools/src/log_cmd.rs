@@ -1,0 +1,200 @@
+//! `alluvium log dump FILE|DIR`.
+
+use std::path::{Path, PathBuf};
+
+use alluvium::commit_log::{LogItem, TailState};
+use alluvium::inspect::{self, LogDump};
+use clap::Subcommand;
+use serde::Serialize;
+
+use crate::json::EntryJson;
+use crate::output::{utc_time, Align, Out, OutputArgs, Table};
+use crate::{warn, CmdResult};
+
+#[derive(Subcommand)]
+pub enum LogCommand {
+    /// Prints every commit log record: first sequence number, count, commit time, operations.
+    #[command(after_help = "Examples:\n  \
+        alluvium log dump db/              (every log file, oldest first)\n  \
+        alluvium log dump db/000007.log --json | head")]
+    Dump(DumpArgs),
+}
+
+#[derive(clap::Args)]
+pub struct DumpArgs {
+    /// A commit log file (`NNNNNN.log`), or a database directory for all of its log files.
+    path: PathBuf,
+    #[command(flatten)]
+    out: OutputArgs,
+}
+
+pub fn run(command: &LogCommand) -> CmdResult {
+    let LogCommand::Dump(args) = command;
+    let files = match args.path.is_dir() {
+        true => inspect::log_files(&args.path)?,
+        false => vec![args.path.clone()],
+    };
+    let mut out = Out::new();
+    let mut damaged = 0;
+    for (i, path) in files.iter().enumerate() {
+        let dump = inspect::read_log(path)?;
+        print_dump(&mut out, &dump, &args.out)?;
+        damaged += usize::from(report_tail(&dump, i + 1 == files.len()));
+    }
+    out.finish()?;
+    match damaged {
+        0 => Ok(()),
+        n => Err(format!("{n} damaged log file(s); the dump stops at the damage in each").into()),
+    }
+}
+
+fn print_dump(out: &mut Out, dump: &LogDump, args: &OutputArgs) -> std::io::Result<()> {
+    if args.json {
+        return dump
+            .items
+            .iter()
+            .try_for_each(|item| out.json(&RecordJson::new(&dump.path, item, args)));
+    }
+    out.line(&format!(
+        "== {} ({} bytes)",
+        dump.path.display(),
+        dump.len_bytes
+    ))?;
+    let mut table = Table::new(&[
+        ("OFFSET", Align::Right),
+        ("SEQNO", Align::Right),
+        ("COUNT", Align::Right),
+        ("COMMIT TIME", Align::Left),
+        ("KIND", Align::Left),
+        ("KEY", Align::Left),
+        ("VALUE", Align::Left),
+    ]);
+    for item in &dump.items {
+        for row in record_rows(item, args) {
+            table.row(out, row)?;
+        }
+    }
+    table.finish(out)
+}
+
+/// One row per operation and per acknowledgement; the record's columns on its first row only.
+fn record_rows(item: &LogItem, args: &OutputArgs) -> Vec<Vec<String>> {
+    let rec = &item.record;
+    let mut rows = Vec::new();
+    for (i, op) in rec.batch.ops().iter().enumerate() {
+        let entry = EntryJson::new(
+            op.key(),
+            rec.first_seqno + i as u64,
+            op.kind(),
+            op.value(),
+            args,
+        );
+        let value = entry.value.unwrap_or_default();
+        rows.push(vec![
+            entry.seqno.to_string(),
+            entry.kind.into(),
+            entry.key,
+            value,
+        ]);
+    }
+    for ack in &rec.acks {
+        let sub = format!("subscription {}", ack.subscription_id);
+        rows.push(vec![
+            String::new(),
+            "ack".into(),
+            sub,
+            format!("position {}", ack.position),
+        ]);
+    }
+    let record_cells = [
+        item.offset.to_string(),
+        rec.batch.len().to_string(),
+        utc_time(rec.commit_time_us),
+    ];
+    for (i, row) in rows.iter_mut().enumerate() {
+        let [offset, count, time] =
+            record_cells
+                .clone()
+                .map(|c| if i == 0 { c } else { String::new() });
+        row.insert(0, offset);
+        row.insert(2, count);
+        row.insert(3, time);
+    }
+    rows
+}
+
+/// Says on stderr how a file ends when it does not end cleanly; true when it is damaged.
+fn report_tail(dump: &LogDump, newest: bool) -> bool {
+    let path = dump.path.display();
+    match &dump.tail {
+        TailState::Clean => false,
+        TailState::Incomplete { offset } => {
+            let why = match newest {
+                true => "a torn write, or an append in progress",
+                false => "a torn write in a log file that is not the newest",
+            };
+            warn(&format!(
+                "{path}: incomplete record at offset {offset} ({why})"
+            ));
+            false
+        }
+        TailState::Corrupt { offset, detail, .. } => {
+            warn(&format!(
+                "{path}: damaged record at offset {offset}: {detail}"
+            ));
+            true
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct AckJson {
+    subscription_id: u64,
+    position: u64,
+}
+
+#[derive(Serialize)]
+struct RecordJson {
+    file: String,
+    offset: u64,
+    first_seqno: u64,
+    count: usize,
+    commit_time_us: u64,
+    commit_time: String,
+    ops: Vec<EntryJson>,
+    acks: Vec<AckJson>,
+}
+
+impl RecordJson {
+    fn new(path: &Path, item: &LogItem, args: &OutputArgs) -> Self {
+        let rec = &item.record;
+        let ops = rec.batch.ops().iter().enumerate();
+        RecordJson {
+            file: path.display().to_string(),
+            offset: item.offset,
+            first_seqno: rec.first_seqno,
+            count: rec.batch.len(),
+            commit_time_us: rec.commit_time_us,
+            commit_time: utc_time(rec.commit_time_us),
+            ops: ops
+                .map(|(i, op)| {
+                    EntryJson::new(
+                        op.key(),
+                        rec.first_seqno + i as u64,
+                        op.kind(),
+                        op.value(),
+                        args,
+                    )
+                })
+                .collect(),
+            acks: rec
+                .acks
+                .iter()
+                .map(|a| AckJson {
+                    subscription_id: a.subscription_id,
+                    position: a.position,
+                })
+                .collect(),
+        }
+    }
+}
