@@ -1,20 +1,24 @@
 //! `alluvium bench`: db_bench-style workloads against alluvium (and, behind cargo features
-//! CI never builds, fjall), printing db_bench's result lines.
+//! CI never builds, fjall and RocksDB), printing db_bench's result lines.
+
+mod engines;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use engines::Engine;
 use rand::{Rng, SeedableRng};
 
 type BenchResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+type Histogram = hdrhistogram::Histogram<u64>;
 
 /// Arguments of `alluvium bench`, named after db_bench's flags.
 #[derive(clap::Args, Clone)]
 pub struct BenchArgs {
     /// Comma-separated workloads: fillseq, fillrandom, overwrite, fillsync, readrandom,
-    /// readmissing, readseq, readreverse.
+    /// readmissing, readseq, readreverse, waitforcompaction.
     #[arg(long, default_value = "fillrandom,readrandom")]
     benchmarks: String,
     /// Number of keys (and of operations per workload).
@@ -23,6 +27,9 @@ pub struct BenchArgs {
     /// Reads per read workload (default: --num).
     #[arg(long)]
     reads: Option<u64>,
+    /// Writes per write workload (default: --num); keys stay below --num.
+    #[arg(long)]
+    writes: Option<u64>,
     /// Value size in bytes.
     #[arg(long = "value_size", default_value_t = 100)]
     value_size: usize,
@@ -41,6 +48,9 @@ pub struct BenchArgs {
     /// Sync every write.
     #[arg(long, default_value_t = false)]
     sync: bool,
+    /// Print latency percentiles (p50, p99, p99.9, max) for each workload.
+    #[arg(long, default_value_t = false)]
+    histogram: bool,
     /// Memtable size in bytes.
     #[arg(long = "write_buffer_size", default_value_t = 64 << 20)]
     write_buffer_size: u64,
@@ -49,171 +59,36 @@ pub struct BenchArgs {
     engine: String,
 }
 
-/// What a workload needs from an engine.
-trait Engine: Send + Sync {
-    fn put(&self, key: &[u8], value: &[u8], sync: bool) -> BenchResult;
-    fn get(&self, key: &[u8]) -> BenchResult<bool>;
-    fn scan(&self, reverse: bool) -> BenchResult<u64>;
-    fn settle(&self) -> BenchResult;
-}
-
-struct Alluvium(alluvium::Db);
-
-impl Engine for Alluvium {
-    fn put(&self, key: &[u8], value: &[u8], sync: bool) -> BenchResult {
-        let mut batch = alluvium::WriteBatch::new();
-        batch.put(key, value);
-        self.0.write(batch, &alluvium::WriteOptions { sync })?;
-        Ok(())
-    }
-
-    fn get(&self, key: &[u8]) -> BenchResult<bool> {
-        Ok(self.0.get(key)?.is_some())
-    }
-
-    fn scan(&self, reverse: bool) -> BenchResult<u64> {
-        let iter = self.0.iter();
-        let n = if reverse {
-            count(iter.rev())?
-        } else {
-            count(iter)?
-        };
-        Ok(n)
-    }
-
-    fn settle(&self) -> BenchResult {
-        Ok(())
-    }
-}
-
-fn count<T>(mut iter: impl Iterator<Item = alluvium::Result<T>>) -> alluvium::Result<u64> {
-    iter.try_fold(0, |n, r| r.map(|_| n + 1))
-}
-
-#[cfg(feature = "fjall")]
-struct Fjall {
-    db: fjall::Database,
-    ks: fjall::Keyspace,
-}
-
-#[cfg(feature = "fjall")]
-impl Engine for Fjall {
-    fn put(&self, key: &[u8], value: &[u8], sync: bool) -> BenchResult {
-        self.ks.insert(key, value)?;
-        if sync {
-            self.db.persist(fjall::PersistMode::SyncData)?;
-        }
-        Ok(())
-    }
-
-    fn get(&self, key: &[u8]) -> BenchResult<bool> {
-        Ok(self.ks.get(key)?.is_some())
-    }
-
-    fn scan(&self, reverse: bool) -> BenchResult<u64> {
-        let mut n = 0;
-        if reverse {
-            for kv in self.ks.iter().rev() {
-                kv.into_inner()?;
-                n += 1;
-            }
-        } else {
-            for kv in self.ks.iter() {
-                kv.into_inner()?;
-                n += 1;
-            }
-        }
-        Ok(n)
-    }
-
-    fn settle(&self) -> BenchResult {
-        Ok(())
-    }
-}
-
-#[cfg(feature = "rocksdb")]
-struct Rocks(rocksdb::DB);
-
-#[cfg(feature = "rocksdb")]
-impl Engine for Rocks {
-    fn put(&self, key: &[u8], value: &[u8], sync: bool) -> BenchResult {
-        let mut w = rocksdb::WriteOptions::default();
-        w.set_sync(sync);
-        self.0.put_opt(key, value, &w)?;
-        Ok(())
-    }
-
-    fn get(&self, key: &[u8]) -> BenchResult<bool> {
-        Ok(self.0.get_pinned(key)?.is_some())
-    }
-
-    fn scan(&self, reverse: bool) -> BenchResult<u64> {
-        let mode = if reverse { rocksdb::IteratorMode::End } else { rocksdb::IteratorMode::Start };
-        let mut n = 0;
-        for kv in self.0.iterator(mode) {
-            kv?;
-            n += 1;
-        }
-        Ok(n)
-    }
-
-    fn settle(&self) -> BenchResult {
-        Ok(())
-    }
-}
-
-#[cfg(feature = "rocksdb")]
-fn open_rocksdb(args: &BenchArgs, dir: &std::path::Path) -> BenchResult<Arc<dyn Engine>> {
-    let mut opts = rocksdb::Options::default();
-    opts.create_if_missing(true);
-    opts.set_write_buffer_size(args.write_buffer_size as usize);
-    opts.set_compression_type(rocksdb::DBCompressionType::Snappy);
-    opts.set_level_compaction_dynamic_level_bytes(true);
-    opts.increase_parallelism(2);
-    let mut table = rocksdb::BlockBasedOptions::default();
-    table.set_bloom_filter(10.0, false);
-    table.set_block_size(4096);
-    opts.set_block_based_table_factory(&table);
-    Ok(Arc::new(Rocks(rocksdb::DB::open(&opts, dir)?)))
-}
-
-fn open_engine(args: &BenchArgs, dir: &std::path::Path) -> BenchResult<Arc<dyn Engine>> {
-    match args.engine.as_str() {
-        "alluvium" => {
-            let opts =
-                alluvium::Options::default().memtable_size_bytes(args.write_buffer_size as usize);
-            Ok(Arc::new(Alluvium(alluvium::Db::open(dir, opts)?)))
-        }
-        #[cfg(feature = "fjall")]
-        "fjall" => {
-            let db = fjall::Database::builder(dir).open()?;
-            let opts =
-                fjall::KeyspaceCreateOptions::default().max_memtable_size(args.write_buffer_size);
-            let ks = db.keyspace("bench", || opts)?;
-            Ok(Arc::new(Fjall { db, ks }))
-        }
-        #[cfg(feature = "rocksdb")]
-        "rocksdb" => open_rocksdb(args, dir),
-        other => Err(format!("engine {other:?} is not built in (see --help)").into()),
-    }
+struct Ctx<'a> {
+    args: &'a BenchArgs,
+    engine: &'a Arc<dyn Engine>,
+    values: &'a ValueGen,
+    written: &'a KeySet,
 }
 
 pub fn run(args: &BenchArgs) -> BenchResult {
     let tmp = tempfile::tempdir()?;
     let dir = args.db.clone().unwrap_or_else(|| tmp.path().join("db"));
-    let engine = open_engine(args, &dir)?;
+    let engine = engines::open(args, &dir)?;
     let values = ValueGen::new(args.value_size, args.compression_ratio);
+    let written = KeySet::new(args.num);
+    let ctx = Ctx {
+        args,
+        engine: &engine,
+        values: &values,
+        written: &written,
+    };
     println!(
         "engine: {}  keys: {} bytes  values: {} bytes  entries: {}  threads: {}",
         args.engine, args.key_size, args.value_size, args.num, args.threads
     );
+    let io_before = disk_write_bytes();
     for name in args.benchmarks.split(',').filter(|s| !s.is_empty()) {
         let started = Instant::now();
-        let stats = run_one(name, args, &engine, &values)?;
-        engine.settle()?;
-        report(name, started.elapsed().as_secs_f64(), &stats, args);
+        let outcome = run_one(name, &ctx)?;
+        report(name, started.elapsed().as_secs_f64(), &outcome, args);
     }
-    println!("directory size: {} bytes", dir_size(&dir));
+    summary(&ctx, &dir, io_before);
     Ok(())
 }
 
@@ -222,67 +97,65 @@ struct Outcome {
     ops: u64,
     found: u64,
     bytes: u64,
+    latency: Option<Histogram>,
 }
 
-fn run_one(
-    name: &str,
-    args: &BenchArgs,
-    engine: &Arc<dyn Engine>,
-    values: &ValueGen,
-) -> BenchResult<Outcome> {
-    let reads = args.reads.unwrap_or(args.num);
+fn run_one(name: &str, ctx: &Ctx) -> BenchResult<Outcome> {
+    let args = ctx.args;
+    let (reads, writes) = (
+        args.reads.unwrap_or(args.num),
+        args.writes.unwrap_or(args.num),
+    );
+    let threads = args.threads.max(1) as u64;
     match name {
-        "fillseq" => parallel(args, args.num, |t, i| {
-            write_op(engine, args, values, i * args.threads as u64 + t, false)
+        "fillseq" => parallel(ctx, writes, |t, i| {
+            write_op(ctx, (i * threads + t) % args.num.max(1), false)
         }),
-        "fillrandom" | "overwrite" => parallel(args, args.num, |_, _| {
-            write_op(engine, args, values, random_key(args.num), false)
+        "fillrandom" | "overwrite" => parallel(ctx, writes, |_, _| {
+            write_op(ctx, random_key(args.num), false)
         }),
-        "fillsync" => parallel(args, args.num / 100, |_, _| {
-            write_op(engine, args, values, random_key(args.num), true)
+        "fillsync" => parallel(ctx, writes / 100, |_, _| {
+            write_op(ctx, random_key(args.num), true)
         }),
-        "readrandom" => parallel(args, reads, |_, _| {
-            read_op(engine, args, random_key(args.num), false)
-        }),
-        "readmissing" => parallel(args, reads, |_, _| {
-            read_op(engine, args, random_key(args.num), true)
-        }),
+        "readrandom" => parallel(ctx, reads, |_, _| read_op(ctx, random_key(args.num), false)),
+        "readmissing" => parallel(ctx, reads, |_, _| read_op(ctx, random_key(args.num), true)),
         "readseq" | "readreverse" => {
-            let n = engine.scan(name == "readreverse")?;
+            let n = ctx.engine.scan(name == "readreverse")?;
+            let bytes = n * (args.key_size + args.value_size) as u64;
             Ok(Outcome {
                 ops: n,
                 found: n,
-                bytes: n * (args.key_size + args.value_size) as u64,
+                bytes,
+                latency: None,
+            })
+        }
+        "waitforcompaction" => {
+            ctx.engine.settle()?;
+            Ok(Outcome {
+                ops: 1,
+                ..Outcome::default()
             })
         }
         other => Err(format!("unknown benchmark {other:?}").into()),
     }
 }
 
-fn write_op(
-    engine: &Arc<dyn Engine>,
-    args: &BenchArgs,
-    values: &ValueGen,
-    k: u64,
-    sync: bool,
-) -> BenchResult<(bool, u64)> {
-    let key = make_key(k, args.key_size, false);
-    engine.put(&key, values.next(), sync || args.sync)?;
-    Ok((true, (key.len() + args.value_size) as u64))
+fn write_op(ctx: &Ctx, k: u64, sync: bool) -> BenchResult<(bool, u64)> {
+    let key = make_key(k, ctx.args.key_size, false);
+    ctx.engine
+        .put(&key, ctx.values.next(), sync || ctx.args.sync)?;
+    let bytes = (key.len() + ctx.args.value_size) as u64;
+    ctx.written.insert(k, bytes);
+    Ok((true, bytes))
 }
 
-fn read_op(
-    engine: &Arc<dyn Engine>,
-    args: &BenchArgs,
-    k: u64,
-    missing: bool,
-) -> BenchResult<(bool, u64)> {
-    let key = make_key(k, args.key_size, missing);
-    let found = engine.get(&key)?;
+fn read_op(ctx: &Ctx, k: u64, missing: bool) -> BenchResult<(bool, u64)> {
+    let key = make_key(k, ctx.args.key_size, missing);
+    let found = ctx.engine.get(&key)?;
     Ok((
         found,
         if found {
-            (key.len() + args.value_size) as u64
+            (key.len() + ctx.args.value_size) as u64
         } else {
             0
         },
@@ -303,36 +176,44 @@ fn make_key(k: u64, size: usize, missing: bool) -> Vec<u8> {
     key
 }
 
+/// Runs `ops` operations split over the configured threads, timing each one.
 fn parallel(
-    args: &BenchArgs,
+    ctx: &Ctx,
     ops: u64,
     op: impl Fn(u64, u64) -> BenchResult<(bool, u64)> + Sync,
 ) -> BenchResult<Outcome> {
-    let threads = args.threads.max(1) as u64;
-    let (found, bytes) = (AtomicU64::new(0), AtomicU64::new(0));
-    std::thread::scope(|s| {
+    let threads = ctx.args.threads.max(1) as u64;
+    let per_thread = |t: u64| -> BenchResult<(Histogram, u64, u64)> {
+        let (mut hist, mut found, mut bytes) = (Histogram::new_with_bounds(1, 3_600_000_000_000, 3)?, 0, 0);
+        for i in 0..ops / threads {
+            let started = Instant::now();
+            let (f, b) = op(t, i)?;
+            hist.saturating_record(started.elapsed().as_nanos() as u64);
+            found += u64::from(f);
+            bytes += b;
+        }
+        Ok((hist, found, bytes))
+    };
+    let results = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let (op, found, bytes) = (&op, &found, &bytes);
-                s.spawn(move || -> BenchResult {
-                    for i in 0..ops / threads {
-                        let (f, b) = op(t, i)?;
-                        found.fetch_add(u64::from(f), Ordering::Relaxed);
-                        bytes.fetch_add(b, Ordering::Relaxed);
-                    }
-                    Ok(())
-                })
-            })
+            .map(|t| s.spawn(move || per_thread(t)))
             .collect();
         handles
             .into_iter()
-            .try_for_each(|h| h.join().map_err(|_| "a benchmark thread panicked")?)
+            .map(|h| h.join().map_err(|_| "a benchmark thread panicked")?)
+            .collect::<BenchResult<Vec<_>>>()
     })?;
-    Ok(Outcome {
+    let mut out = Outcome {
         ops: ops / threads * threads,
-        found: found.into_inner(),
-        bytes: bytes.into_inner(),
-    })
+        latency: Some(Histogram::new_with_bounds(1, 3_600_000_000_000, 3)?),
+        ..Outcome::default()
+    };
+    for (hist, found, bytes) in results {
+        out.latency.as_mut().map(|l| l.add(&hist)).transpose()?;
+        out.found += found;
+        out.bytes += bytes;
+    }
+    Ok(out)
 }
 
 fn report(name: &str, secs: f64, o: &Outcome, args: &BenchArgs) {
@@ -343,10 +224,85 @@ fn report(name: &str, secs: f64, o: &Outcome, args: &BenchArgs) {
         "{name:<12} : {micros:>11.3} micros/op {:.0} ops/sec; {mbps:>6.1} MB/s",
         ops / secs
     );
-    if name.starts_with("read") && name != "readseq" && name != "readreverse" {
+    if name == "readrandom" || name == "readmissing" {
         line.push_str(&format!(" ({} of {} found)", o.found, o.ops));
     }
     println!("{line}");
+    if let Some(h) = o.latency.as_ref().filter(|_| args.histogram) {
+        let us = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+        let max = h.max() as f64 / 1000.0;
+        println!(
+            "{name:<12} : latency us p50 {:.2}  p99 {:.2}  p99.9 {:.2}  max {max:.2}",
+            us(0.5),
+            us(0.99),
+            us(0.999)
+        );
+    }
+}
+
+/// Disk, space and memory figures after the run.
+fn summary(ctx: &Ctx, dir: &std::path::Path, io_before: u64) {
+    let user = ctx.written.user_bytes.load(Ordering::Relaxed);
+    let disk = disk_write_bytes().saturating_sub(io_before);
+    let size = dir_size(dir);
+    let live = ctx.written.count() * (ctx.args.key_size + ctx.args.value_size) as u64;
+    let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    println!(
+        "user bytes written: {user}  disk bytes written: {disk}  write amplification: {:.2}",
+        ratio(disk, user)
+    );
+    println!(
+        "directory size: {size} bytes  live data: {live} bytes  space amplification: {:.2}",
+        ratio(size, live)
+    );
+    println!("peak resident memory: {} KiB", peak_rss_kib());
+}
+
+/// Distinct keys written (for the live-data size) and bytes the user wrote.
+struct KeySet {
+    bits: Vec<AtomicU64>,
+    user_bytes: AtomicU64,
+}
+
+impl KeySet {
+    fn new(num: u64) -> Self {
+        let words = num.div_ceil(64) as usize;
+        KeySet {
+            bits: (0..words).map(|_| AtomicU64::new(0)).collect(),
+            user_bytes: AtomicU64::new(0),
+        }
+    }
+
+    fn insert(&self, k: u64, bytes: u64) {
+        if let Some(w) = self.bits.get((k / 64) as usize) {
+            w.fetch_or(1 << (k % 64), Ordering::Relaxed);
+        }
+        self.user_bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    fn count(&self) -> u64 {
+        self.bits
+            .iter()
+            .map(|w| u64::from(w.load(Ordering::Relaxed).count_ones()))
+            .sum()
+    }
+}
+
+fn proc_field(file: &str, field: &str) -> u64 {
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    let line = text.lines().find(|l| l.starts_with(field));
+    let digits = line.map(|l| l.chars().filter(char::is_ascii_digit).collect::<String>());
+    digits.and_then(|d| d.parse().ok()).unwrap_or(0)
+}
+
+/// Bytes this process caused to be written to storage (`/proc/self/io`).
+fn disk_write_bytes() -> u64 {
+    proc_field("/proc/self/io", "write_bytes:")
+}
+
+/// Peak resident set size (`VmHWM` in `/proc/self/status`).
+fn peak_rss_kib() -> u64 {
+    proc_field("/proc/self/status", "VmHWM:")
 }
 
 fn dir_size(dir: &std::path::Path) -> u64 {

@@ -1,0 +1,187 @@
+//! The engines `alluvium bench` drives: alluvium always; fjall and RocksDB behind cargo
+//! features that CI never builds.
+
+use std::sync::Arc;
+#[cfg(any(feature = "fjall", feature = "rocksdb"))]
+use std::time::Duration;
+
+use super::{BenchArgs, BenchResult};
+
+/// What a workload needs from an engine.
+pub trait Engine: Send + Sync {
+    fn put(&self, key: &[u8], value: &[u8], sync: bool) -> BenchResult;
+    fn get(&self, key: &[u8]) -> BenchResult<bool>;
+    fn scan(&self, reverse: bool) -> BenchResult<u64>;
+    /// Flushes the memtable and waits until background compaction is idle.
+    fn settle(&self) -> BenchResult;
+}
+
+/// Opens the engine `args.engine` names in `dir`.
+pub fn open(args: &BenchArgs, dir: &std::path::Path) -> BenchResult<Arc<dyn Engine>> {
+    match args.engine.as_str() {
+        "alluvium" => {
+            let opts =
+                alluvium::Options::default().memtable_size_bytes(args.write_buffer_size as usize);
+            Ok(Arc::new(Alluvium(alluvium::Db::open(dir, opts)?)))
+        }
+        #[cfg(feature = "fjall")]
+        "fjall" => open_fjall(args, dir),
+        #[cfg(feature = "rocksdb")]
+        "rocksdb" => open_rocksdb(args, dir),
+        other => Err(format!("engine {other:?} is not built in (see --help)").into()),
+    }
+}
+
+/// Polls `busy` every 100 ms until it has been false ten times in a row.
+#[cfg(any(feature = "fjall", feature = "rocksdb"))]
+fn wait_quiet(busy: impl Fn() -> bool) {
+    let mut quiet = 0;
+    while quiet < 10 {
+        quiet = if busy() { 0 } else { quiet + 1 };
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+struct Alluvium(alluvium::Db);
+
+impl Engine for Alluvium {
+    fn put(&self, key: &[u8], value: &[u8], sync: bool) -> BenchResult {
+        let mut batch = alluvium::WriteBatch::new();
+        batch.put(key, value);
+        self.0.write(batch, &alluvium::WriteOptions { sync })?;
+        Ok(())
+    }
+
+    fn get(&self, key: &[u8]) -> BenchResult<bool> {
+        Ok(self.0.get(key)?.is_some())
+    }
+
+    fn scan(&self, reverse: bool) -> BenchResult<u64> {
+        let iter = self.0.iter();
+        let n = if reverse {
+            count(iter.rev())?
+        } else {
+            count(iter)?
+        };
+        Ok(n)
+    }
+
+    fn settle(&self) -> BenchResult {
+        self.0.flush()?;
+        self.0.wait_idle()?;
+        Ok(())
+    }
+}
+
+fn count<T>(mut iter: impl Iterator<Item = alluvium::Result<T>>) -> alluvium::Result<u64> {
+    iter.try_fold(0, |n, r| r.map(|_| n + 1))
+}
+
+#[cfg(feature = "fjall")]
+struct Fjall {
+    db: fjall::Database,
+    ks: fjall::Keyspace,
+}
+
+#[cfg(feature = "fjall")]
+fn open_fjall(args: &BenchArgs, dir: &std::path::Path) -> BenchResult<Arc<dyn Engine>> {
+    let db = fjall::Database::builder(dir).open()?;
+    let opts = fjall::KeyspaceCreateOptions::default().max_memtable_size(args.write_buffer_size);
+    let ks = db.keyspace("bench", || opts)?;
+    Ok(Arc::new(Fjall { db, ks }))
+}
+
+#[cfg(feature = "fjall")]
+impl Engine for Fjall {
+    fn put(&self, key: &[u8], value: &[u8], sync: bool) -> BenchResult {
+        self.ks.insert(key, value)?;
+        if sync {
+            self.db.persist(fjall::PersistMode::SyncData)?;
+        }
+        Ok(())
+    }
+
+    fn get(&self, key: &[u8]) -> BenchResult<bool> {
+        Ok(self.ks.get(key)?.is_some())
+    }
+
+    fn scan(&self, reverse: bool) -> BenchResult<u64> {
+        let mut n = 0;
+        if reverse {
+            for kv in self.ks.iter().rev() {
+                kv.into_inner()?;
+                n += 1;
+            }
+        } else {
+            for kv in self.ks.iter() {
+                kv.into_inner()?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    fn settle(&self) -> BenchResult {
+        self.ks.rotate_memtable_and_wait()?;
+        wait_quiet(|| self.db.outstanding_flushes() > 0 || self.db.active_compactions() > 0);
+        Ok(())
+    }
+}
+
+#[cfg(feature = "rocksdb")]
+struct Rocks(rocksdb::DB);
+
+#[cfg(feature = "rocksdb")]
+fn open_rocksdb(args: &BenchArgs, dir: &std::path::Path) -> BenchResult<Arc<dyn Engine>> {
+    let mut opts = rocksdb::Options::default();
+    opts.create_if_missing(true);
+    opts.set_write_buffer_size(args.write_buffer_size as usize);
+    opts.set_compression_type(rocksdb::DBCompressionType::Snappy);
+    opts.set_level_compaction_dynamic_level_bytes(true);
+    opts.increase_parallelism(2);
+    let mut table = rocksdb::BlockBasedOptions::default();
+    table.set_bloom_filter(10.0, false);
+    table.set_block_size(4096);
+    opts.set_block_based_table_factory(&table);
+    Ok(Arc::new(Rocks(rocksdb::DB::open(&opts, dir)?)))
+}
+
+#[cfg(feature = "rocksdb")]
+impl Engine for Rocks {
+    fn put(&self, key: &[u8], value: &[u8], sync: bool) -> BenchResult {
+        let mut w = rocksdb::WriteOptions::default();
+        w.set_sync(sync);
+        self.0.put_opt(key, value, &w)?;
+        Ok(())
+    }
+
+    fn get(&self, key: &[u8]) -> BenchResult<bool> {
+        Ok(self.0.get_pinned(key)?.is_some())
+    }
+
+    fn scan(&self, reverse: bool) -> BenchResult<u64> {
+        let mode = if reverse {
+            rocksdb::IteratorMode::End
+        } else {
+            rocksdb::IteratorMode::Start
+        };
+        let mut n = 0;
+        for kv in self.0.iterator(mode) {
+            kv?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    fn settle(&self) -> BenchResult {
+        self.0.flush()?;
+        let busy = |p: &str| self.0.property_int_value(p).ok().flatten().unwrap_or(0) > 0;
+        let props = [
+            "rocksdb.compaction-pending",
+            "rocksdb.num-running-compactions",
+            "rocksdb.num-running-flushes",
+        ];
+        wait_quiet(|| props.iter().any(|p| busy(p)));
+        Ok(())
+    }
+}
