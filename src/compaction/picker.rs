@@ -97,8 +97,14 @@ pub fn pick(version: &Version, opts: &CompactionOptions, cursors: &[Vec<u8>]) ->
     Some(job_from(version, level, vec![start], output))
 }
 
+/// Level 0 compacts into the base level, or into a shallower level that still holds data (the
+/// base level moves down when the data shrinks): level 0's versions are newer than every level
+/// below, so writing them under a level that holds older versions of the same keys would let
+/// reads find the older ones first.
 fn level0_job(version: &Version, base_level: usize) -> Job {
-    job_from(version, 0, version.level(0).to_vec(), base_level)
+    let first_non_empty = (1..LEVELS).find(|&l| !version.level(l).is_empty());
+    let output = first_non_empty.map_or(base_level, |l| l.min(base_level));
+    job_from(version, 0, version.level(0).to_vec(), output)
 }
 
 /// The first segment after `cursor` (by smallest key), wrapping around.
@@ -169,4 +175,95 @@ pub fn key_span(segments: &[Arc<LiveSegment>]) -> (Vec<u8>, Vec<u8>) {
         .max()
         .unwrap_or_default();
     (lo.to_vec(), hi.to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key::{internal_key, ValueKind};
+    use crate::manifest::{AddedSegment, VersionEdit};
+    use crate::options::Options;
+    use crate::segment::{Segment, SegmentWriter};
+
+    fn segment(dir: &std::path::Path, id: u64, keys: &[&str]) -> (AddedSegment, Arc<LiveSegment>) {
+        let path = dir.join(format!("{id:06}.seg"));
+        let mut w = SegmentWriter::create(&path, &Options::default()).unwrap();
+        for (i, k) in keys.iter().enumerate() {
+            w.add(
+                &internal_key(k.as_bytes(), id * 100 + i as u64, ValueKind::Put),
+                b"v",
+            )
+            .unwrap();
+        }
+        let meta = w.finish().unwrap();
+        let seg = Arc::new(Segment::open(&path, id).unwrap());
+        (
+            AddedSegment {
+                level: 0,
+                id,
+                meta: meta.clone(),
+            },
+            LiveSegment::new(seg, meta),
+        )
+    }
+
+    fn version(dir: &std::path::Path, layout: &[(u32, u64)]) -> Version {
+        let mut edit = VersionEdit::default();
+        let mut opened = Vec::new();
+        for &(level, id) in layout {
+            let (mut added, live) = segment(dir, id, &["a", "m", "z"]);
+            added.level = level;
+            edit.added.push(added);
+            opened.push(live);
+        }
+        Version::empty().apply(&edit, &opened).unwrap().0
+    }
+
+    #[test]
+    fn an_empty_tree_compacts_level_0_into_the_last_level() {
+        let dir = tempfile::tempdir().unwrap();
+        let v = version(dir.path(), &[(0, 1), (0, 2), (0, 3), (0, 4)]);
+        let job = pick(
+            &v,
+            &Options::default().compaction,
+            &vec![Vec::new(); LEVELS],
+        )
+        .unwrap();
+        assert_eq!(
+            (job.level(), job.output_level, job.inputs.len()),
+            (0, LEVELS - 1, 4)
+        );
+    }
+
+    #[test]
+    fn level_0_never_compacts_below_a_level_that_still_holds_older_data() {
+        // Level 5 holds data although the base level is 6 (the data shrank): level 0 must go
+        // into level 5, or a read would find level 5's older versions first.
+        let dir = tempfile::tempdir().unwrap();
+        let v = version(
+            dir.path(),
+            &[(5, 10), (6, 11), (0, 1), (0, 2), (0, 3), (0, 4)],
+        );
+        let opts = Options::default().compaction;
+        assert_eq!(level_targets(&v, &opts).base_level, LEVELS - 1);
+        let job = level0_job(&v, level_targets(&v, &opts).base_level);
+        assert_eq!(job.output_level, 5);
+    }
+
+    #[test]
+    fn targets_grow_upwards_from_the_last_level() {
+        let dir = tempfile::tempdir().unwrap();
+        let v = version(dir.path(), &[(6, 11)]);
+        let size = v.level_size_bytes(6);
+        let opts = Options::default()
+            .level_base_size_bytes(size / 50)
+            .level_size_ratio(10)
+            .compaction;
+        let t = level_targets(&v, &opts);
+        assert_eq!(t.base_level, 4);
+        assert_eq!(
+            (t.bytes[6], t.bytes[5], t.bytes[4]),
+            (size, size / 10, size / 100)
+        );
+    }
 }
