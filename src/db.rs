@@ -65,6 +65,7 @@ pub(crate) struct Inner {
     pub closed: AtomicBool,
     pub flush_thread: Mutex<Option<JoinHandle<()>>>,
     pub compactor: crate::compaction::Compactor,
+    pub feed: crate::feed::FeedState,
 }
 
 /// An open alluvium database.
@@ -136,12 +137,23 @@ impl Db {
         Ok(db)
     }
 
-    fn inner(&self) -> &Arc<Inner> {
+    pub(crate) fn inner(&self) -> &Arc<Inner> {
         &self.handle.inner
     }
 
     /// Sets `key` to `value`; returns the write's sequence number. Not synced: see
     /// [`Db::write`] with [`WriteOptions::sync`].
+    ///
+    /// ```
+    /// # fn main() -> alluvium::Result<()> {
+    /// # let dir = tempfile::tempdir().map_err(|e| alluvium::Error::io("tmp", e))?;
+    /// # let db = alluvium::Db::open(dir.path(), alluvium::Options::default())?;
+    /// let first = db.put(b"k", b"v1")?;
+    /// let second = db.put(b"k", b"v2")?;
+    /// assert_eq!(second, first + 1);
+    /// assert_eq!(db.get(b"k")?, Some(b"v2".to_vec()));
+    /// # Ok(()) }
+    /// ```
     pub fn put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<SeqNo> {
         let mut batch = WriteBatch::new();
         batch.put(key, value);
@@ -149,6 +161,16 @@ impl Db {
     }
 
     /// Deletes `key`; returns the write's sequence number.
+    ///
+    /// ```
+    /// # fn main() -> alluvium::Result<()> {
+    /// # let dir = tempfile::tempdir().map_err(|e| alluvium::Error::io("tmp", e))?;
+    /// # let db = alluvium::Db::open(dir.path(), alluvium::Options::default())?;
+    /// db.put(b"k", b"v")?;
+    /// db.delete(b"k")?;
+    /// assert_eq!(db.get(b"k")?, None);
+    /// # Ok(()) }
+    /// ```
     pub fn delete(&self, key: impl AsRef<[u8]>) -> Result<SeqNo> {
         let mut batch = WriteBatch::new();
         batch.delete(key);
@@ -162,16 +184,52 @@ impl Db {
     /// Concurrent writers are committed in groups: one append and at most one `fdatasync`
     /// serve the whole group, and each caller returns once its own batch is as durable as its
     /// options ask.
+    ///
+    /// ```
+    /// # fn main() -> alluvium::Result<()> {
+    /// # let dir = tempfile::tempdir().map_err(|e| alluvium::Error::io("tmp", e))?;
+    /// # let db = alluvium::Db::open(dir.path(), alluvium::Options::default())?;
+    /// use alluvium::{WriteBatch, WriteOptions};
+    /// let mut batch = WriteBatch::new();
+    /// batch.put(b"from", b"-10").put(b"to", b"+10");
+    /// let first = db.write(batch, &WriteOptions { sync: true })?; // durable on return
+    /// assert_eq!(db.latest_seqno(), first + 1);
+    /// # Ok(()) }
+    /// ```
     pub fn write(&self, batch: WriteBatch, opts: &WriteOptions) -> Result<SeqNo> {
         crate::write::write(self.inner(), batch, opts.sync)
     }
 
     /// The value of `key`, if any.
+    ///
+    /// ```
+    /// # fn main() -> alluvium::Result<()> {
+    /// # let dir = tempfile::tempdir().map_err(|e| alluvium::Error::io("tmp", e))?;
+    /// # let db = alluvium::Db::open(dir.path(), alluvium::Options::default())?;
+    /// db.put(b"k", b"v")?;
+    /// assert_eq!(db.get(b"k")?, Some(b"v".to_vec()));
+    /// assert_eq!(db.get(b"missing")?, None);
+    /// # Ok(()) }
+    /// ```
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
         self.inner().get_at(key.as_ref(), self.latest_seqno())
     }
 
     /// Every key in `range` with its value, in key order; reverse with `.rev()`.
+    ///
+    /// ```
+    /// # fn main() -> alluvium::Result<()> {
+    /// # let dir = tempfile::tempdir().map_err(|e| alluvium::Error::io("tmp", e))?;
+    /// # let db = alluvium::Db::open(dir.path(), alluvium::Options::default())?;
+    /// for k in [b"a", b"b", b"c", b"d"] {
+    ///     db.put(k, b"")?;
+    /// }
+    /// let keys: Vec<Vec<u8>> = db.range(&b"b"[..]..=&b"c"[..]).map(|e| e.map(|(k, _)| k)).collect::<alluvium::Result<_>>()?;
+    /// assert_eq!(keys, vec![b"b".to_vec(), b"c".to_vec()]);
+    /// let last = db.range::<&[u8], _>(..).next_back().transpose()?;
+    /// assert_eq!(last.map(|(k, _)| k), Some(b"d".to_vec()));
+    /// # Ok(()) }
+    /// ```
     pub fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> DbIter {
         let seqno = self.latest_seqno();
         self.inner().iter_at(
@@ -182,6 +240,17 @@ impl Db {
     }
 
     /// Every key starting with `prefix`, in key order.
+    ///
+    /// ```
+    /// # fn main() -> alluvium::Result<()> {
+    /// # let dir = tempfile::tempdir().map_err(|e| alluvium::Error::io("tmp", e))?;
+    /// # let db = alluvium::Db::open(dir.path(), alluvium::Options::default())?;
+    /// db.put(b"user:1", b"ada")?;
+    /// db.put(b"user:2", b"grace")?;
+    /// db.put(b"order:1", b"tea")?;
+    /// assert_eq!(db.prefix(b"user:").count(), 2);
+    /// # Ok(()) }
+    /// ```
     pub fn prefix(&self, prefix: impl AsRef<[u8]>) -> DbIter {
         self.inner().prefix_at(prefix.as_ref(), self.latest_seqno())
     }
@@ -192,6 +261,19 @@ impl Db {
     }
 
     /// A consistent read-only view at the current sequence number.
+    ///
+    /// ```
+    /// # fn main() -> alluvium::Result<()> {
+    /// # let dir = tempfile::tempdir().map_err(|e| alluvium::Error::io("tmp", e))?;
+    /// # let db = alluvium::Db::open(dir.path(), alluvium::Options::default())?;
+    /// db.put(b"k", b"old")?;
+    /// let snapshot = db.snapshot();
+    /// db.put(b"k", b"new")?;
+    /// db.flush()?;
+    /// assert_eq!(snapshot.get(b"k")?, Some(b"old".to_vec()));
+    /// assert_eq!(db.get(b"k")?, Some(b"new".to_vec()));
+    /// # Ok(()) }
+    /// ```
     pub fn snapshot(&self) -> Snapshot {
         let inner = self.inner().clone();
         let mut snaps = inner.snapshots.lock();
@@ -210,6 +292,17 @@ impl Db {
 
     /// Flushes the memtable to a level-0 segment now and waits for it (and for any memtable
     /// already waiting) to be durable in a segment.
+    ///
+    /// ```
+    /// # fn main() -> alluvium::Result<()> {
+    /// # let dir = tempfile::tempdir().map_err(|e| alluvium::Error::io("tmp", e))?;
+    /// # let db = alluvium::Db::open(dir.path(), alluvium::Options::default())?;
+    /// db.put(b"k", b"v")?;
+    /// db.flush()?;
+    /// assert_eq!(db.stats().levels[0].segments, 1);
+    /// assert_eq!(db.stats().memtable_bytes, 0);
+    /// # Ok(()) }
+    /// ```
     pub fn flush(&self) -> Result<()> {
         crate::write::flush_now(self.inner())
     }
@@ -242,6 +335,18 @@ impl Db {
     }
 
     /// Counters and the shape of the tree.
+    ///
+    /// ```
+    /// # fn main() -> alluvium::Result<()> {
+    /// # let dir = tempfile::tempdir().map_err(|e| alluvium::Error::io("tmp", e))?;
+    /// # let db = alluvium::Db::open(dir.path(), alluvium::Options::default())?;
+    /// db.put(b"k", b"v")?;
+    /// let stats = db.stats();
+    /// assert_eq!(stats.latest_seqno, 1);
+    /// assert!(stats.memtable_bytes > 0);
+    /// assert_eq!(stats.levels.len(), 7);
+    /// # Ok(()) }
+    /// ```
     pub fn stats(&self) -> Stats {
         crate::stats::collect(self.inner())
     }
@@ -353,6 +458,7 @@ impl Inner {
             return Ok(());
         }
         let synced = crate::write::close_log(self);
+        self.feed.notify(); // waiting cursors see `closed` and return
         self.bg.lock().shutdown = true;
         self.bg_cv.notify_all();
         let threads = [

@@ -85,11 +85,8 @@ type KeyValue = alluvium::Result<(Vec<u8>, Vec<u8>)>;
 /// Opens the database in `dir` for a quick operation. Without `create`, a directory holding
 /// no database is an error rather than a new, empty database.
 fn open(dir: &Path, create: bool) -> Result<Db, String> {
-    if !create && !dir.join("CURRENT").is_file() {
-        return Err(format!(
-            "{}: no alluvium database here (no CURRENT file)",
-            dir.display()
-        ));
+    if !create {
+        crate::require_database(dir)?;
     }
     Db::open(dir, Options::default().create_if_missing(create)).map_err(|e| match e {
         Error::Locked { .. } => format!("{}: database is in use by another process", dir.display()),

@@ -30,14 +30,13 @@ pub struct DumpArgs {
 
 pub fn run(command: &LogCommand) -> CmdResult {
     let LogCommand::Dump(args) = command;
-    let files = match args.path.is_dir() {
-        true => inspect::log_files(&args.path)?,
-        false => vec![args.path.clone()],
-    };
+    let files = log_files(&args.path)?;
     let mut out = Out::new();
     let mut damaged = 0;
     for (i, path) in files.iter().enumerate() {
-        let dump = inspect::read_log(path)?;
+        let Some(dump) = read_log(path, args.path.is_dir())? else {
+            continue;
+        };
         print_dump(&mut out, &dump, &args.out)?;
         damaged += usize::from(report_tail(&dump, i + 1 == files.len()));
     }
@@ -45,6 +44,36 @@ pub fn run(command: &LogCommand) -> CmdResult {
     match damaged {
         0 => Ok(()),
         n => Err(format!("{n} damaged log file(s); the dump stops at the damage in each").into()),
+    }
+}
+
+/// The log file given, or the log files of the directory given (an error when it holds no
+/// database and no log file).
+fn log_files(path: &Path) -> Result<Vec<PathBuf>, Box<dyn std::error::Error + Send + Sync>> {
+    if !path.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let files = inspect::log_files(path)?;
+    if files.is_empty() {
+        crate::require_database(path)?;
+    }
+    Ok(files)
+}
+
+/// Reads one log file. In a directory of a live database, a flush can delete a log file
+/// after it was listed: that one is skipped.
+fn read_log(path: &Path, listed: bool) -> Result<Option<LogDump>, alluvium::Error> {
+    match inspect::read_log(path) {
+        Err(alluvium::Error::Io { source, .. })
+            if listed && source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            warn(&format!(
+                "{}: removed while being dumped (by a live database)",
+                path.display()
+            ));
+            Ok(None)
+        }
+        other => other.map(Some),
     }
 }
 

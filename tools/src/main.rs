@@ -99,6 +99,18 @@ fn is_broken_pipe(e: &(dyn std::error::Error + 'static)) -> bool {
         .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
+/// Fails with a clear message when `dir` holds no database (no `CURRENT`), instead of an
+/// I/O error about a file the user never named.
+pub fn require_database(dir: &std::path::Path) -> Result<(), String> {
+    match dir.join("CURRENT").is_file() {
+        true => Ok(()),
+        false => Err(format!(
+            "{}: no alluvium database here (no CURRENT file)",
+            dir.display()
+        )),
+    }
+}
+
 /// Prints a warning on stderr (never panics, unlike `eprintln!` on a closed stderr).
 pub fn warn(message: &str) {
     warn_line(&format!("alluvium: warning: {message}"));

@@ -41,7 +41,10 @@ pub struct LevelsArgs {
 pub fn run(command: &ManifestCommand) -> CmdResult {
     let ManifestCommand::Dump(args) = command;
     let path = match args.path.is_dir() {
-        true => inspect::current_manifest(&args.path)?,
+        true => {
+            crate::require_database(&args.path)?;
+            inspect::current_manifest(&args.path)?
+        }
         false => args.path.clone(),
     };
     let dump = inspect::read_manifest_edits(&path)?;
@@ -120,6 +123,7 @@ fn key_text(ikey: &[u8], args: &OutputArgs) -> String {
 }
 
 pub fn levels(args: &LevelsArgs) -> CmdResult {
+    crate::require_database(&args.dir)?;
     let levels = inspect::levels(&args.dir)?;
     let mut out = Out::new();
     if args.out.json {
