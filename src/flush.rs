@@ -22,12 +22,7 @@ pub fn write_segment(
 ) -> Result<(AddedSegment, Arc<LiveSegment>)> {
     let path = files::segment_path(dir, id);
     let mut writer = SegmentWriter::create(&path, opts)?;
-    let mut ikey = Vec::new();
-    mem.for_each(|k, v| {
-        ikey.clear();
-        crate::key::encode_internal_key(&mut ikey, &k.user_key, k.seqno(), k.kind());
-        writer.add(&ikey, v)
-    })?;
+    mem.for_each(|ikey, value| writer.add(ikey, value))?;
     let meta = writer.finish()?;
     files::sync_dir(dir)?;
     let segment = Arc::new(Segment::open(&path, id)?);

@@ -13,7 +13,8 @@ pub(crate) use merge::Source;
 
 use std::ops::Bound;
 
-use crate::key::{internal_key, InternalKey, ValueKind, SEQNO_MAX};
+use crate::key::{internal_key, ValueKind, SEQNO_MAX};
+use crate::memtable::MemKey;
 
 /// Converts a user-key lower bound into an encoded internal-key bound covering every version.
 pub(crate) fn lower_internal(b: Bound<&[u8]>) -> Bound<Vec<u8>> {
@@ -34,17 +35,10 @@ pub(crate) fn upper_internal(b: Bound<&[u8]>) -> Bound<Vec<u8>> {
 }
 
 /// The same bound in the memtable's key type.
-pub(crate) fn to_memtable_bound(b: &Bound<Vec<u8>>) -> Bound<InternalKey> {
-    let convert = |k: &Vec<u8>| {
-        let p = crate::key::parse_internal_key(k);
-        p.map_or_else(
-            || InternalKey::new(k, 0, ValueKind::Delete),
-            |p| InternalKey::new(p.user_key, p.seqno, p.kind),
-        )
-    };
+pub(crate) fn to_memtable_bound(b: &Bound<Vec<u8>>) -> Bound<MemKey> {
     match b {
-        Bound::Included(k) => Bound::Included(convert(k)),
-        Bound::Excluded(k) => Bound::Excluded(convert(k)),
+        Bound::Included(k) => Bound::Included(MemKey::from_internal_key(k)),
+        Bound::Excluded(k) => Bound::Excluded(MemKey::from_internal_key(k)),
         Bound::Unbounded => Bound::Unbounded,
     }
 }
