@@ -1,5 +1,6 @@
 //! `alluvium demo`: the README's main job.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use alluvium::{Db, Options, WriteBatch, WriteOptions};
@@ -17,6 +18,14 @@ pub struct DemoArgs {
 
 type DemoResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
+/// `println!` that returns the write error instead of panicking, so `alluvium demo | head`
+/// ends quietly.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        writeln!(std::io::stdout(), $($arg)*)?
+    };
+}
+
 pub fn run(args: &DemoArgs) -> DemoResult {
     let tmp;
     let dir = match &args.dir {
@@ -26,16 +35,16 @@ pub fn run(args: &DemoArgs) -> DemoResult {
             tmp.path().join("db")
         }
     };
-    println!("opening a default database in {}", dir.display());
+    say!("opening a default database in {}", dir.display());
     let db = Db::open(&dir, Options::default())?;
     write_phase(&db, args.keys)?;
     read_phase(&db, args.keys)?;
-    println!("closing (the memtable stays in the commit log) and reopening...");
+    say!("closing (the memtable stays in the commit log) and reopening...");
     db.close()?;
     drop(db);
     let db = Db::open(&dir, Options::default())?;
     let report = db.recovery_report();
-    println!(
+    say!(
         "recovered: {} log file(s), {} batch(es) replayed, latest sequence number {}, {} torn tail(s) dropped",
         report.logs_replayed,
         report.records_replayed,
@@ -45,12 +54,13 @@ pub fn run(args: &DemoArgs) -> DemoResult {
     read_phase(&db, args.keys)?;
     db.flush()?;
     let stats = db.stats();
-    println!(
+    say!(
         "flushed: level 0 holds {} segment(s), {} bytes",
-        stats.levels[0].segments, stats.levels[0].bytes
+        stats.levels[0].segments,
+        stats.levels[0].bytes
     );
     db.close()?;
-    println!("done");
+    say!("done");
     Ok(())
 }
 
@@ -69,7 +79,7 @@ fn write_phase(db: &Db, keys: u32) -> DemoResult {
     db.write(batch, &WriteOptions::default())?;
     let first_deleted = db.delete(format!("user:{:08}", 0))?;
     let synced = db.write(single_put("demo:last-run", "ok"), &WriteOptions::synced())?;
-    println!(
+    say!(
         "wrote {keys} keys in batches of 100, deleted user:00000000 (sequence number {first_deleted}), \
          synced a marker at sequence number {synced} in {:.1?}",
         started.elapsed()
@@ -88,8 +98,8 @@ fn read_phase(db: &Db, keys: u32) -> DemoResult {
     let value = db
         .get(&probe)?
         .map(|v| String::from_utf8_lossy(&v).into_owned());
-    println!("get {probe} -> {}", value.as_deref().unwrap_or("(none)"));
-    println!(
+    say!("get {probe} -> {}", value.as_deref().unwrap_or("(none)"));
+    say!(
         "get user:00000000 -> {:?} (deleted)",
         db.get("user:00000000")?
     );
@@ -107,12 +117,12 @@ fn read_phase(db: &Db, keys: u32) -> DemoResult {
             .map(|(k, _)| String::from_utf8_lossy(k).into_owned())
             .collect::<Vec<_>>()
     };
-    println!(
+    say!(
         "first keys: {:?}; last keys (reverse): {:?}",
         names(&first),
         names(&last)
     );
     let count = db.prefix("user:").count();
-    println!("prefix user: holds {count} keys");
+    say!("prefix user: holds {count} keys");
     Ok(())
 }

@@ -76,8 +76,8 @@ fn run(command: &Command) -> CmdResult {
         Command::Put(args) => kv_cmd::put(args),
         Command::Delete(args) => kv_cmd::delete(args),
         Command::Scan(args) => kv_cmd::scan(args),
-        Command::Demo(args) => demo::run(args).map_err(|e| e.to_string().into()),
-        Command::Bench(args) => bench::run(args).map_err(|e| e.to_string().into()),
+        Command::Demo(args) => demo::run(args),
+        Command::Bench(args) => bench::run(args),
     }
 }
 

@@ -62,23 +62,19 @@ fn piping_into_head_exits_zero() -> TestResult {
 fn a_shell_pipe_into_head_exits_zero() -> TestResult {
     let tmp = tempfile::tempdir()?;
     big(tmp.path())?;
-    let script = format!(
-        "'{}' log dump '{}' | head -n 2 >/dev/null; exit ${{PIPESTATUS[0]}}",
-        env!("CARGO_BIN_EXE_alluvium"),
-        arg(tmp.path())
-    );
-    let out = std::process::Command::new("bash")
-        .args(["-c", &script])
-        .output()?;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.stderr.is_empty(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let bin = env!("CARGO_BIN_EXE_alluvium");
+    let dir = arg(tmp.path());
+    for command in [
+        format!("log dump '{dir}'"),
+        format!("demo --keys 2000 --dir '{dir}/demo'"),
+    ] {
+        let script = format!("'{bin}' {command} | head -n 1 >/dev/null; exit ${{PIPESTATUS[0]}}");
+        let out = std::process::Command::new("bash")
+            .args(["-c", &script])
+            .output()?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{command}: {stderr}");
+        assert!(stderr.is_empty(), "{command}: {stderr}");
+    }
     Ok(())
 }
