@@ -44,6 +44,7 @@ pub mod commit_log;
 pub mod compaction;
 pub mod db;
 pub mod error;
+pub mod feed;
 pub mod files;
 pub mod flush;
 pub mod frame;
@@ -61,6 +62,10 @@ mod write;
 pub use batch::{Op, WriteBatch};
 pub use db::{Db, Snapshot};
 pub use error::{Error, Result};
+pub use feed::{
+    ChangeBatch, Cursor, Follower, KeyFilter, Start, Subscription, SubscriptionInfo,
+    SubscriptionStats,
+};
 pub use key::{SeqNo, ValueKind};
 pub use options::{CompactionFailPoint, CompactionOptions, Compression, Options, RecoveryMode, WriteOptions};
 pub use read::DbIter;

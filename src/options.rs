@@ -54,6 +54,9 @@ pub struct Options {
     pub(crate) immutable_memtables_max: usize,
     pub(crate) recovery_mode: RecoveryMode,
     pub(crate) compaction: CompactionOptions,
+    pub(crate) feed_retention_bytes_min: u64,
+    pub(crate) feed_retention_bytes_max: u64,
+    pub(crate) feed_retention_age_max: std::time::Duration,
 }
 
 /// Where an injected compaction failure strikes (fault-injection tests only).
@@ -120,6 +123,9 @@ impl Default for Options {
             immutable_memtables_max: 2,
             recovery_mode: RecoveryMode::TolerateTornTail,
             compaction: CompactionOptions::default(),
+            feed_retention_bytes_min: 0,
+            feed_retention_bytes_max: 1 << 30,
+            feed_retention_age_max: std::time::Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -177,6 +183,24 @@ impl Options {
     setter!(
         /// What recovery does with a damaged commit log (default tolerate a torn tail).
         recovery_mode, recovery_mode_value: RecoveryMode
+    );
+    setter!(
+        /// Flushed log bytes kept for the change feed even when no subscription needs them, so
+        /// that cursors and followers can start a little in the past (default 0: flushed log
+        /// files nobody subscribes to are deleted right after the flush).
+        feed_retention_bytes_min, feed_retention_bytes_min_value: u64
+    );
+    setter!(
+        /// The most flushed log bytes kept for subscriptions (default 1 GiB). Past it the
+        /// oldest flushed log files are deleted even if a subscription has not read them, and
+        /// that subscription is cut off ([`Error::FeedTruncated`]), so a stalled consumer
+        /// cannot fill the disk.
+        feed_retention_bytes_max, feed_retention_bytes_max_value: u64
+    );
+    setter!(
+        /// The longest a flushed log file is kept after its last write, whoever needs it
+        /// (default 7 days). Checked at every flush and at open.
+        feed_retention_age_max, feed_retention_age_max_value: std::time::Duration
     );
 
     /// Turns background compaction on or off (default on). With it off, level 0 grows
@@ -270,6 +294,10 @@ impl Options {
         check(
             (1..=64).contains(&self.immutable_memtables_max),
             "immutable_memtables_max must be between 1 and 64",
+        )?;
+        check(
+            self.feed_retention_bytes_min <= self.feed_retention_bytes_max,
+            "feed_retention_bytes_min must not exceed feed_retention_bytes_max",
         )?;
         self.compaction.validate()
     }

@@ -9,6 +9,7 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::commit_log::{LogFile, LogWriter, TailState, LOG_HEADER_LEN};
 use crate::db::{BgState, Inner, SuperVersion};
+use crate::feed::{FeedState, LogIndex, SubscriptionTable};
 use crate::error::{Error, IoContext, Result};
 use crate::files::{self, DirLock, FileKind};
 use crate::key::SeqNo;
@@ -67,13 +68,16 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<Inner>> {
         .collect();
     let log_number = versions.new_file_number();
     let mem = Memtable::new(logs.first().copied().unwrap_or(log_number));
+    let mut subs = SubscriptionTable::from_manifest(&versions.state().subscriptions);
     let report = replay(
         dir,
         &logs,
-        &mem,
+        (&mem, &mut subs),
         versions.state().last_seqno,
         opts.recovery_mode_value(),
     )?;
+    let index = LogIndex::build(dir, log_number, report.last_seqno + 1)?;
+    let feed = FeedState::new(index, subs, versions.state().log_number);
     let writer = LogWriter::create(dir, log_number)?;
     let version = versions.current();
     let sv = SuperVersion {
@@ -82,7 +86,7 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<Inner>> {
         version,
     };
     let compactor = crate::compaction::Compactor::new(&opts)?;
-    Ok(Arc::new(Inner {
+    let inner = Arc::new(Inner {
         dir: dir.to_path_buf(),
         opts,
         lock: Mutex::new(Some(lock)),
@@ -100,7 +104,10 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<Inner>> {
         closed: AtomicBool::new(false),
         flush_thread: Mutex::new(None),
         compactor,
-    }))
+        feed,
+    });
+    crate::feed::apply_retention(&inner)?;
+    Ok(inner)
 }
 
 fn prepare_dir(dir: &Path, opts: &Options) -> Result<()> {
@@ -165,8 +172,9 @@ fn file_number(kind: &FileKind) -> Option<u64> {
 }
 
 /// Removes what a crash can leave behind: segments no manifest names (a flush that did not
-/// finish), temporary files, manifests other than the one just written, and log files older
-/// than the flushed point.
+/// finish), temporary files and manifests other than the one just written. Log files older
+/// than the flushed point stay: change-feed retention decides about them once the database is
+/// open (`feed::apply_retention`).
 fn remove_orphans(dir: &Path, versions: &VersionSet, listing: &[FileKind]) -> Result<()> {
     let state = versions.state();
     let stale_manifest = |n: u64| files::manifest_path(dir, n) != versions.manifest_path();
@@ -176,7 +184,6 @@ fn remove_orphans(dir: &Path, versions: &VersionSet, listing: &[FileKind]) -> Re
             FileKind::Segment(n) if !live(n) => files::segment_path(dir, n),
             FileKind::Temp(n) => files::temp_path(dir, n),
             FileKind::Manifest(n) if stale_manifest(n) => files::manifest_path(dir, n),
-            FileKind::Log(n) if n < state.log_number => files::log_path(dir, n),
             _ => continue,
         };
         files::remove_if_exists(&path)?;
@@ -188,7 +195,7 @@ fn remove_orphans(dir: &Path, versions: &VersionSet, listing: &[FileKind]) -> Re
 fn replay(
     dir: &Path,
     logs: &[u64],
-    mem: &Memtable,
+    (mem, subs): (&Memtable, &mut SubscriptionTable),
     flushed: SeqNo,
     mode: RecoveryMode,
 ) -> Result<RecoveryReport> {
@@ -199,7 +206,7 @@ fn replay(
     for (i, &n) in logs.iter().enumerate() {
         let path = files::log_path(dir, n);
         let is_last = i + 1 == logs.len();
-        let stop = replay_file(&path, mem, &mut report)
+        let stop = replay_file(&path, (mem, &mut *subs), &mut report)
             .and_then(|tail| judge_tail(&path, tail, is_last, mode));
         report.logs_replayed += 1;
         match stop {
@@ -219,13 +226,20 @@ fn replay(
     Ok(report)
 }
 
-fn replay_file(path: &Path, mem: &Memtable, report: &mut RecoveryReport) -> Result<TailState> {
+fn replay_file(
+    path: &Path,
+    (mem, subs): (&Memtable, &mut SubscriptionTable),
+    report: &mut RecoveryReport,
+) -> Result<TailState> {
     let file = match LogFile::read(path) {
         Ok(f) => f,
         Err(e) => return corruption_as_tail(path, e),
     };
     let outcome = file.scan(|item| {
         let rec = item.record;
+        // Acknowledgements are replayed even when the batch's data is already in a segment:
+        // the manifest holds only the positions acknowledged before the last flush.
+        subs.apply_acks(rec.last_seqno(), &rec.acks);
         if rec.last_seqno() <= report.last_seqno {
             return Ok(()); // already in a segment
         }

@@ -91,9 +91,18 @@ pub struct Stats {
     pub snapshots: usize,
     /// Torn commit log tails dropped by the last recovery.
     pub torn_tails_dropped: usize,
+    /// Change-feed subscriptions: position, lag, cut off or not; by name.
+    pub subscriptions: Vec<crate::feed::SubscriptionStats>,
+    /// The oldest sequence number the change feed can still hand out.
+    pub feed_oldest_seqno: SeqNo,
+    /// Flushed log files kept for the change feed (retention), and their bytes.
+    pub feed_retained_log_files: usize,
+    /// Bytes of those files.
+    pub feed_retained_log_bytes: u64,
 }
 
 pub(crate) fn collect(inner: &Inner) -> Stats {
+    let retained = crate::feed::retained(inner);
     let sv = inner.super_version.load_full();
     let c = &inner.counters;
     let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
@@ -141,6 +150,10 @@ pub(crate) fn collect(inner: &Inner) -> Stats {
         flush_us: get(&c.flush_us),
         snapshots: inner.snapshots.lock().values().sum(),
         torn_tails_dropped: inner.recovery.dropped.len(),
+        subscriptions: crate::feed::subscription_stats(inner),
+        feed_oldest_seqno: inner.feed.logs.lock().oldest_seqno(),
+        feed_retained_log_files: retained.1,
+        feed_retained_log_bytes: retained.0,
     }
 }
 

@@ -17,7 +17,6 @@ use crate::batch::WriteBatch;
 use crate::commit_log::{encode_record, LogWriter};
 use crate::db::{Inner, SuperVersion};
 use crate::error::{Error, Result};
-use crate::files::{self, FileKind};
 use crate::frame::encode_frame;
 use crate::key::SeqNo;
 use crate::manifest::VersionEdit;
@@ -49,6 +48,8 @@ impl LogState {
 
 struct PendingWrite {
     batch: WriteBatch,
+    /// The batch's subscription acknowledgements, resolved to ids.
+    acks: Vec<crate::commit_log::RecordAck>,
     sync: bool,
     result: Mutex<Option<Result<SeqNo>>>,
 }
@@ -77,8 +78,10 @@ pub(crate) fn write(inner: &Inner, batch: WriteBatch, sync: bool) -> Result<SeqN
     if batch.is_empty() {
         return Ok(inner.visible_seqno.load(Ordering::Acquire));
     }
+    let acks = crate::feed::resolve_acks(inner, &batch)?;
     let me = Arc::new(PendingWrite {
         batch,
+        acks,
         sync,
         result: Mutex::new(None),
     });
@@ -152,9 +155,10 @@ fn commit_group(
     log.frames.clear();
     for w in group {
         log.scratch.clear();
-        encode_record(&mut log.scratch, seqno + 1, now, &w.batch, &[]);
+        encode_record(&mut log.scratch, seqno + 1, now, &w.batch, &w.acks);
         encode_frame(&mut log.frames, &log.scratch);
-        firsts.push(seqno + 1);
+        // A batch of acknowledgements only takes no sequence number; it reports the last one.
+        firsts.push(seqno + u64::from(!w.batch.ops().is_empty()));
         seqno += w.batch.len() as u64;
     }
     log.writer.append(&log.frames)?;
@@ -166,8 +170,10 @@ fn commit_group(
     for (w, first) in group.iter().zip(&firsts) {
         insert_batch(&mem, *first, &w.batch);
     }
+    apply_acks(inner, group, &firsts);
     log.last_seqno = seqno;
     inner.visible_seqno.store(seqno, Ordering::Release);
+    inner.feed.notify();
     inner.counters.commit_groups.fetch_add(1, Ordering::Relaxed);
     inner
         .counters
@@ -179,6 +185,16 @@ fn commit_group(
         .user_bytes
         .fetch_add(user_bytes as u64, Ordering::Relaxed);
     Ok(firsts)
+}
+
+/// Moves the positions of the subscriptions the group's batches acknowledge; each batch's
+/// acknowledgements count as committed after its last sequence number.
+fn apply_acks(inner: &Inner, group: &[Arc<PendingWrite>], firsts: &[SeqNo]) {
+    let with_acks = group.iter().zip(firsts).filter(|(w, _)| !w.acks.is_empty());
+    for (w, first) in with_acks {
+        let after = first + (w.batch.len() as u64).saturating_sub(1);
+        inner.feed.subs.lock().apply_acks(after, &w.acks);
+    }
 }
 
 /// Inserts every operation of `batch`, the i-th at sequence number `first + i`.
@@ -304,6 +320,7 @@ fn rotate(inner: &Inner, log: &mut LogState) -> Result<()> {
     log.writer.sync()?;
     let number = inner.versions.lock().new_file_number();
     log.writer = LogWriter::create(&inner.dir, number)?;
+    inner.feed.logs.lock().push(number, log.last_seqno + 1);
     let _guard = inner.sv_lock.lock();
     let sv = inner.super_version.load_full();
     let mut imms = sv.imms.clone();
@@ -421,11 +438,18 @@ fn flush_one(inner: &Inner, mem: &Arc<Memtable>) -> Result<()> {
     edit.log_number = Some(next_log);
     {
         let mut vs = inner.versions.lock();
-        edit.last_seqno = Some(vs.state().last_seqno.max(mem.seqno_max()));
+        let last_seqno = vs.state().last_seqno.max(mem.seqno_max());
+        edit.last_seqno = Some(last_seqno);
+        // Positions acknowledged by the flushed batches become durable with their data.
+        edit.subscriptions = inner.feed.subs.lock().take_flushed(last_seqno);
         vs.log_and_apply(edit, &opened)?;
     }
     crate::compaction::install_current_version(inner, Some(mem));
-    delete_logs_before(inner, next_log)
+    inner
+        .feed
+        .flushed_log_number
+        .store(next_log, Ordering::Release);
+    crate::feed::apply_retention(inner)
 }
 
 /// The first log file of the memtable after `mem`: everything before it is now in segments.
@@ -436,16 +460,6 @@ fn next_log_number(inner: &Inner, mem: &Arc<Memtable>) -> u64 {
     next.first_log_number()
 }
 
-fn delete_logs_before(inner: &Inner, number: u64) -> Result<()> {
-    for kind in files::list(&inner.dir)? {
-        if let FileKind::Log(n) = kind {
-            if n < number {
-                files::remove_if_exists(&files::log_path(&inner.dir, n))?;
-            }
-        }
-    }
-    Ok(())
-}
 
 impl Inner {
     fn check_open_for_leader(&self) -> Result<()> {

@@ -9,6 +9,32 @@ const TAG_NEXT_FILE_NUMBER: u8 = 2;
 const TAG_LAST_SEQNO: u8 = 3;
 const TAG_ADD_SEGMENT: u8 = 4;
 const TAG_DELETE_SEGMENT: u8 = 5;
+const TAG_SUBSCRIPTION: u8 = 6;
+const TAG_SUBSCRIPTION_DELETED: u8 = 7;
+
+/// The longest subscription name a version edit may carry, in bytes.
+const SUBSCRIPTION_NAME_MAX: usize = 255;
+
+/// A change to a change-feed subscription, recorded by a version edit (`FORMAT.md`,
+/// "Subscriptions").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubscriptionChange {
+    /// Subscription `id` exists, is named `name` and has processed up to `position`: creates
+    /// it or moves it.
+    Set {
+        /// The subscription's id, never reused.
+        id: u64,
+        /// Its name, 1 to 255 bytes of UTF-8.
+        name: String,
+        /// The last sequence number it has processed.
+        position: SeqNo,
+    },
+    /// Subscription `id` was deleted.
+    Delete {
+        /// The subscription's id.
+        id: u64,
+    },
+}
 
 /// A segment a version edit adds to a level.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +63,8 @@ pub struct VersionEdit {
     pub added: Vec<AddedSegment>,
     /// Segments removed, as (level, id).
     pub deleted: Vec<(u32, SegmentId)>,
+    /// Subscriptions created, moved or deleted, in order.
+    pub subscriptions: Vec<SubscriptionChange>,
 }
 
 impl VersionEdit {
@@ -60,6 +88,9 @@ impl VersionEdit {
             put_varint(&mut out, u64::from(*level));
             put_varint(&mut out, *id);
         }
+        self.subscriptions
+            .iter()
+            .for_each(|c| encode_subscription(&mut out, c));
         out
     }
 
@@ -75,6 +106,31 @@ impl VersionEdit {
         }
         Ok(edit)
     }
+}
+
+fn encode_subscription(out: &mut Vec<u8>, change: &SubscriptionChange) {
+    match change {
+        SubscriptionChange::Set { id, name, position } => {
+            out.push(TAG_SUBSCRIPTION);
+            put_varint(out, *id);
+            put_bytes(out, name.as_bytes());
+            put_varint(out, *position);
+        }
+        SubscriptionChange::Delete { id } => {
+            out.push(TAG_SUBSCRIPTION_DELETED);
+            put_varint(out, *id);
+        }
+    }
+}
+
+fn decode_subscription(r: &mut Reader) -> Option<SubscriptionChange> {
+    let id = r.varint()?;
+    let name = std::str::from_utf8(r.length_prefixed()?).ok()?.to_string();
+    if name.is_empty() || name.len() > SUBSCRIPTION_NAME_MAX {
+        return None;
+    }
+    let position = r.varint()?;
+    Some(SubscriptionChange::Set { id, name, position })
 }
 
 fn encode_added(out: &mut Vec<u8>, a: &AddedSegment) {
@@ -102,6 +158,10 @@ fn decode_field(r: &mut Reader, tag: u8, edit: &mut VersionEdit) -> Option<()> {
         TAG_LAST_SEQNO => edit.last_seqno = Some(r.varint()?),
         TAG_ADD_SEGMENT => edit.added.push(decode_added(r)?),
         TAG_DELETE_SEGMENT => edit.deleted.push((level(r)?, r.varint()?)),
+        TAG_SUBSCRIPTION => edit.subscriptions.push(decode_subscription(r)?),
+        TAG_SUBSCRIPTION_DELETED => edit
+            .subscriptions
+            .push(SubscriptionChange::Delete { id: r.varint()? }),
         _ => return None,
     }
     Some(())
@@ -152,6 +212,14 @@ mod tests {
                 meta,
             }],
             deleted: vec![(1, 4)],
+            subscriptions: vec![
+                SubscriptionChange::Set {
+                    id: 12,
+                    name: "search-index".into(),
+                    position: 41,
+                },
+                SubscriptionChange::Delete { id: 10 },
+            ],
         };
         let bytes = edit.encode();
         assert_eq!(VersionEdit::decode(&bytes), Ok(edit));

@@ -8,18 +8,19 @@
 mod edit;
 mod version;
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use edit::{AddedSegment, VersionEdit};
+pub use edit::{AddedSegment, SubscriptionChange, VersionEdit};
 pub use version::{LiveSegment, Version};
 
 use crate::error::{Error, IoContext, Result};
 use crate::files;
 use crate::frame::{
-    check_file_header, encode_frame, file_header, Frame, FrameReader, FILE_HEADER_LEN,
+    encode_frame, file_header, read_file_header, Frame, FrameReader, FILE_HEADER_LEN,
 };
 use crate::key::SeqNo;
 use crate::segment::Segment;
@@ -28,8 +29,11 @@ use crate::segment::Segment;
 pub const LEVELS: usize = 7;
 /// The first 8 bytes of every manifest.
 pub const MANIFEST_MAGIC: [u8; 8] = *b"ALVMMAN1";
-/// The manifest format version this build writes and reads.
-pub const MANIFEST_FORMAT_VERSION: u32 = 1;
+/// The manifest format version this build writes. It reads this one and every earlier one
+/// (`FORMAT.md`, "Version changes").
+pub const MANIFEST_FORMAT_VERSION: u32 = 2;
+/// The oldest manifest format version this build reads.
+pub const MANIFEST_FORMAT_VERSION_OLDEST: u32 = 1;
 
 /// The counters and live segments a manifest describes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -42,6 +46,8 @@ pub struct ManifestState {
     pub last_seqno: SeqNo,
     /// Live segments per level, in the order they were added.
     pub levels: Vec<Vec<AddedSegment>>,
+    /// Change-feed subscriptions by id: name and flushed position.
+    pub subscriptions: BTreeMap<u64, (String, SeqNo)>,
 }
 
 impl ManifestState {
@@ -56,6 +62,18 @@ impl ManifestState {
         for added in &edit.added {
             self.levels[added.level as usize].push(added.clone());
         }
+        edit.subscriptions.iter().for_each(|c| self.apply_subscription(c));
+    }
+
+    fn apply_subscription(&mut self, change: &SubscriptionChange) {
+        match change {
+            SubscriptionChange::Set { id, name, position } => {
+                self.subscriptions.insert(*id, (name.clone(), *position));
+            }
+            SubscriptionChange::Delete { id } => {
+                self.subscriptions.remove(id);
+            }
+        }
     }
 
     /// One edit that recreates this whole state.
@@ -66,6 +84,15 @@ impl ManifestState {
             last_seqno: Some(self.last_seqno),
             added: self.levels.iter().flatten().cloned().collect(),
             deleted: Vec::new(),
+            subscriptions: self
+                .subscriptions
+                .iter()
+                .map(|(&id, (name, position))| SubscriptionChange::Set {
+                    id,
+                    name: name.clone(),
+                    position: *position,
+                })
+                .collect(),
         }
     }
 }
@@ -102,13 +129,8 @@ pub fn read_manifest(path: &Path) -> Result<(ManifestState, Vec<VersionEdit>)> {
         }
         other => other.at(path)?,
     };
-    if check_file_header(
-        path,
-        &data,
-        MANIFEST_MAGIC,
-        MANIFEST_FORMAT_VERSION,
-        "manifest",
-    )? {
+    let versions = MANIFEST_FORMAT_VERSION_OLDEST..=MANIFEST_FORMAT_VERSION;
+    if read_file_header(path, &data, MANIFEST_MAGIC, versions, "manifest")?.is_none() {
         return Err(Error::corruption(
             path,
             0,
