@@ -11,6 +11,9 @@ use super::{BenchArgs, BenchResult};
 pub trait Engine: Send + Sync {
     fn put(&self, key: &[u8], value: &[u8], sync: bool) -> BenchResult;
     fn get(&self, key: &[u8]) -> BenchResult<bool>;
+    /// Positions at the first key at or after `key` and reads it; false at the end.
+    fn seek(&self, key: &[u8]) -> BenchResult<bool>;
+    fn delete(&self, key: &[u8], sync: bool) -> BenchResult;
     fn scan(&self, reverse: bool) -> BenchResult<u64>;
     /// Flushes the memtable and waits until background compaction is idle.
     fn settle(&self) -> BenchResult;
@@ -54,6 +57,17 @@ impl Engine for Alluvium {
 
     fn get(&self, key: &[u8]) -> BenchResult<bool> {
         Ok(self.0.get(key)?.is_some())
+    }
+
+    fn seek(&self, key: &[u8]) -> BenchResult<bool> {
+        Ok(self.0.range(key..).next().transpose()?.is_some())
+    }
+
+    fn delete(&self, key: &[u8], sync: bool) -> BenchResult {
+        let mut batch = alluvium::WriteBatch::new();
+        batch.delete(key);
+        self.0.write(batch, &alluvium::WriteOptions { sync })?;
+        Ok(())
     }
 
     fn scan(&self, reverse: bool) -> BenchResult<u64> {
@@ -103,6 +117,21 @@ impl Engine for Fjall {
 
     fn get(&self, key: &[u8]) -> BenchResult<bool> {
         Ok(self.ks.get(key)?.is_some())
+    }
+
+    fn seek(&self, key: &[u8]) -> BenchResult<bool> {
+        match self.ks.range(key..).next() {
+            Some(kv) => kv.into_inner().map(|_| true).map_err(Into::into),
+            None => Ok(false),
+        }
+    }
+
+    fn delete(&self, key: &[u8], sync: bool) -> BenchResult {
+        self.ks.remove(key)?;
+        if sync {
+            self.db.persist(fjall::PersistMode::SyncData)?;
+        }
+        Ok(())
     }
 
     fn scan(&self, reverse: bool) -> BenchResult<u64> {
@@ -157,6 +186,20 @@ impl Engine for Rocks {
 
     fn get(&self, key: &[u8]) -> BenchResult<bool> {
         Ok(self.0.get_pinned(key)?.is_some())
+    }
+
+    fn seek(&self, key: &[u8]) -> BenchResult<bool> {
+        let mut it = self.0.raw_iterator();
+        it.seek(key);
+        it.status()?;
+        Ok(it.valid() && it.value().is_some())
+    }
+
+    fn delete(&self, key: &[u8], sync: bool) -> BenchResult {
+        let mut w = rocksdb::WriteOptions::default();
+        w.set_sync(sync);
+        self.0.delete_opt(key, &w)?;
+        Ok(())
     }
 
     fn scan(&self, reverse: bool) -> BenchResult<u64> {

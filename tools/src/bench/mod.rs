@@ -18,7 +18,8 @@ type Histogram = hdrhistogram::Histogram<u64>;
 #[derive(clap::Args, Clone)]
 pub struct BenchArgs {
     /// Comma-separated workloads: fillseq, fillrandom, overwrite, fillsync, readrandom,
-    /// readmissing, readseq, readreverse, waitforcompaction.
+    /// readmissing, seekrandom, deleterandom, readwhilewriting, readseq, readreverse,
+    /// waitforcompaction.
     #[arg(long, default_value = "fillrandom,readrandom")]
     benchmarks: String,
     /// Number of keys (and of operations per workload).
@@ -119,6 +120,9 @@ fn run_one(name: &str, ctx: &Ctx) -> BenchResult<Outcome> {
         }),
         "readrandom" => parallel(ctx, reads, |_, _| read_op(ctx, random_key(args.num), false)),
         "readmissing" => parallel(ctx, reads, |_, _| read_op(ctx, random_key(args.num), true)),
+        "seekrandom" => parallel(ctx, reads, |_, _| seek_op(ctx, random_key(args.num))),
+        "deleterandom" => parallel(ctx, writes, |_, _| delete_op(ctx, random_key(args.num))),
+        "readwhilewriting" => read_while_writing(ctx, reads),
         "readseq" | "readreverse" => {
             let n = ctx.engine.scan(name == "readreverse")?;
             let bytes = n * (args.key_size + args.value_size) as u64;
@@ -147,6 +151,45 @@ fn write_op(ctx: &Ctx, k: u64, sync: bool) -> BenchResult<(bool, u64)> {
     let bytes = (key.len() + ctx.args.value_size) as u64;
     ctx.written.insert(k, bytes);
     Ok((true, bytes))
+}
+
+fn seek_op(ctx: &Ctx, k: u64) -> BenchResult<(bool, u64)> {
+    let key = make_key(k, ctx.args.key_size, false);
+    let found = ctx.engine.seek(&key)?;
+    Ok((
+        found,
+        if found {
+            (key.len() + ctx.args.value_size) as u64
+        } else {
+            0
+        },
+    ))
+}
+
+fn delete_op(ctx: &Ctx, k: u64) -> BenchResult<(bool, u64)> {
+    let key = make_key(k, ctx.args.key_size, false);
+    ctx.engine.delete(&key, ctx.args.sync)?;
+    Ok((true, key.len() as u64))
+}
+
+/// `--threads` readers run `reads` random reads while one more thread overwrites random keys
+/// until they finish; the figures are the readers'.
+fn read_while_writing(ctx: &Ctx, reads: u64) -> BenchResult<Outcome> {
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let writer = s.spawn(|| -> BenchResult {
+            while !done.load(Ordering::Relaxed) {
+                write_op(ctx, random_key(ctx.args.num), false)?;
+            }
+            Ok(())
+        });
+        let outcome = parallel(ctx, reads, |_, _| {
+            read_op(ctx, random_key(ctx.args.num), false)
+        });
+        done.store(true, Ordering::Relaxed);
+        writer.join().map_err(|_| "the writer thread panicked")??;
+        outcome
+    })
 }
 
 fn read_op(ctx: &Ctx, k: u64, missing: bool) -> BenchResult<(bool, u64)> {
@@ -184,7 +227,8 @@ fn parallel(
 ) -> BenchResult<Outcome> {
     let threads = ctx.args.threads.max(1) as u64;
     let per_thread = |t: u64| -> BenchResult<(Histogram, u64, u64)> {
-        let (mut hist, mut found, mut bytes) = (Histogram::new_with_bounds(1, 3_600_000_000_000, 3)?, 0, 0);
+        let (mut hist, mut found, mut bytes) =
+            (Histogram::new_with_bounds(1, 3_600_000_000_000, 3)?, 0, 0);
         for i in 0..ops / threads {
             let started = Instant::now();
             let (f, b) = op(t, i)?;
@@ -224,7 +268,10 @@ fn report(name: &str, secs: f64, o: &Outcome, args: &BenchArgs) {
         "{name:<12} : {micros:>11.3} micros/op {:.0} ops/sec; {mbps:>6.1} MB/s",
         ops / secs
     );
-    if name == "readrandom" || name == "readmissing" {
+    if matches!(
+        name,
+        "readrandom" | "readmissing" | "seekrandom" | "readwhilewriting"
+    ) {
         line.push_str(&format!(" ({} of {} found)", o.found, o.ops));
     }
     println!("{line}");
