@@ -1,0 +1,64 @@
+#!/usr/bin/env python3
+"""Turns the bench logs of scripts/run_benchmarks.sh into results.tsv and a grouped bar chart
+(chart.svg: ops/sec per workload, one bar per engine, each workload scaled to its fastest
+engine). Standard library only."""
+import re
+import sys
+from pathlib import Path
+
+LINE = re.compile(r"^(\w+)\s*:\s*([\d.]+) micros/op (\d+) ops/sec")
+COLORS = {"alluvium": "#1f77b4", "rocksdb": "#d62728", "fjall": "#2ca02c"}
+
+
+def parse(path):
+    results, label = {}, ""
+    for line in path.read_text().splitlines():
+        if line.startswith("== "):
+            label = line.split()[-1]
+        m = LINE.match(line)
+        if m and m.group(1) != "waitforcompaction":
+            name = m.group(1) if label != "overwrite5x" else "overwrite5x"
+            results[name] = int(m.group(3))
+    return results
+
+
+def svg(table, engines):
+    workloads = [w for w in dict.fromkeys(w for e in engines for w in table[e])]
+    bar, gap, height, left = 14, 18, 220, 40
+    group = bar * len(engines) + gap
+    width = left + group * len(workloads) + 160
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 120}" '
+           'font-family="sans-serif" font-size="11">',
+           f'<text x="{left}" y="16" font-size="13">ops/sec relative to the fastest engine '
+           'per workload (higher is better)</text>']
+    for i, w in enumerate(workloads):
+        best = max(table[e].get(w, 0) for e in engines) or 1
+        x0 = left + i * group
+        for j, e in enumerate(engines):
+            v = table[e].get(w, 0)
+            h = height * v / best
+            x = x0 + j * bar
+            out.append(f'<rect x="{x}" y="{30 + height - h:.1f}" width="{bar - 2}" height="{h:.1f}" '
+                       f'fill="{COLORS.get(e, "#888")}"><title>{e} {w}: {v} ops/sec</title></rect>')
+        out.append(f'<text transform="translate({x0 + 4},{height + 40}) rotate(45)">{w}</text>')
+    for j, e in enumerate(engines):
+        y = 40 + j * 16
+        out.append(f'<rect x="{width - 140}" y="{y}" width="10" height="10" fill="{COLORS.get(e, "#888")}"/>'
+                   f'<text x="{width - 125}" y="{y + 9}">{e}</text>')
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def main():
+    out, engines = Path(sys.argv[1]), sys.argv[2:]
+    table = {e: parse(out / f"{e}.txt") for e in engines}
+    rows = ["workload\t" + "\t".join(engines)]
+    for w in dict.fromkeys(w for e in engines for w in table[e]):
+        rows.append(w + "\t" + "\t".join(str(table[e].get(w, "")) for e in engines))
+    (out / "results.tsv").write_text("\n".join(rows) + "\n")
+    (out / "chart.svg").write_text(svg(table, engines))
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()
