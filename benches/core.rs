@@ -128,9 +128,39 @@ fn commit_log(c: &mut Criterion) {
     g.finish();
 }
 
+/// The merging iterator over a memtable and four level-0 segments that overwrite each other.
+fn merging_iterator(c: &mut Criterion) {
+    let mut g = c.benchmark_group("merging_iterator");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = Options::default().compaction_enabled(false);
+    let db = Db::open(dir.path().join("db"), opts).expect("open");
+    for round in 0..5u64 {
+        for i in 0..20_000u64 {
+            db.put(key(i * 5 + round), [7u8; 100]).expect("put");
+        }
+        if round < 4 {
+            db.flush().expect("flush");
+        }
+    }
+    g.throughput(Throughput::Elements(100_000));
+    g.bench_function("scan_5_sources_100k", |b| b.iter(|| db.iter().count()));
+    g.bench_function("scan_reverse_5_sources_100k", |b| {
+        b.iter(|| db.iter().rev().count())
+    });
+    g.throughput(Throughput::Elements(100));
+    let mut i = 0u64;
+    g.bench_function("seek_and_take_100", |b| {
+        b.iter(|| {
+            i += 1;
+            db.range(key(i)..).take(100).count()
+        })
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20).measurement_time(std::time::Duration::from_secs(3));
-    targets = memtable, segment, commit_log
+    targets = memtable, segment, commit_log, merging_iterator
 }
 criterion_main!(benches);
