@@ -126,6 +126,7 @@ impl Db {
                 inner: inner.clone(),
             }),
         };
+        crate::compaction::install_current_version(&inner, None); // computes pending bytes
         let flush = spawn(&inner, "alluvium-flush", crate::write::flush_loop)?;
         *inner.flush_thread.lock() = Some(flush);
         let compact = spawn(
