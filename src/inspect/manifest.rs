@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 use super::frames::{self, FrameEvent};
 use crate::commit_log::TailState;
 use crate::error::{Error, IoContext, Result};
-use crate::frame::{check_file_header, FILE_HEADER_LEN, FRAME_HEADER_LEN};
+use crate::frame::{read_file_header, FILE_HEADER_LEN, FRAME_HEADER_LEN};
 use crate::manifest::{
     read_current, read_manifest, ManifestState, VersionEdit, MANIFEST_FORMAT_VERSION,
-    MANIFEST_MAGIC,
+    MANIFEST_FORMAT_VERSION_OLDEST, MANIFEST_MAGIC,
 };
 
 /// A version edit and the offset of its frame in the manifest.
@@ -49,8 +49,7 @@ pub fn current_manifest(dir: &Path) -> Result<PathBuf> {
 /// Reads every version edit of the manifest at `path`, stopping at the first damage.
 pub fn read_manifest_edits(path: &Path) -> Result<ManifestDump> {
     let data = std::fs::read(path).at(path)?;
-    let header = (MANIFEST_MAGIC, MANIFEST_FORMAT_VERSION);
-    if check_file_header(path, &data, header.0, header.1, "manifest")? {
+    if check_header(path, &data)?.is_none() {
         return Err(Error::corruption(
             path,
             0,
@@ -73,6 +72,12 @@ pub fn read_manifest_edits(path: &Path) -> Result<ManifestDump> {
         edits,
         tail,
     })
+}
+
+/// The manifest's format version; `None` when the file is shorter than its header.
+pub(super) fn check_header(path: &Path, data: &[u8]) -> Result<Option<u32>> {
+    let versions = MANIFEST_FORMAT_VERSION_OLDEST..=MANIFEST_FORMAT_VERSION;
+    read_file_header(path, data, MANIFEST_MAGIC, versions, "manifest")
 }
 
 /// The edit a frame holds, or the tail state that ends the dump there.

@@ -12,11 +12,13 @@
 //! | segment | [`segment_entries`], [`segment_stats`] |
 //! | commit log | [`log_files`], [`read_log`] |
 //! | manifest, `CURRENT` | [`current_manifest`], [`read_manifest_edits`], [`levels`] |
+//! | change-feed subscriptions | [`subscriptions`] |
 //! | all of them | [`verify`]: every checksum and structural invariant, as a list of [`Problem`]s |
 //!
 //! Byte layouts are in `FORMAT.md`; these decoders reuse the readers the database itself uses.
 
 mod commit_log;
+mod feed;
 mod frames;
 mod manifest;
 mod segment;
@@ -26,6 +28,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 pub use commit_log::{log_files, read_log, LogDump};
+pub use feed::{subscriptions, SubscriptionView, Subscriptions};
 pub use manifest::{current_manifest, levels, read_manifest_edits, EditAt, Levels, ManifestDump};
 pub use segment::{
     segment_entries, segment_stats, DataBlockSizes, SegmentEntries, SegmentEntry, SegmentStats,

@@ -247,7 +247,10 @@ fn data_block_sizes(bytes: &[u8], handles: &[BlockHandle]) -> DataBlockSizes {
     };
     for &h in handles {
         let stored = byte_range(bytes, h);
-        let kind = bytes.get(stored.len() + h.offset as usize).copied();
+        let trailer_at = h.offset.saturating_add(h.size_bytes);
+        let kind = bytes
+            .get(usize::try_from(trailer_at).unwrap_or(usize::MAX))
+            .copied();
         let snappy = kind == Some(BLOCK_SNAPPY);
         let raw_len = match snappy {
             true => snap::raw::decompress_len(stored).unwrap_or(0) as u64,

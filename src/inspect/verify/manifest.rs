@@ -5,13 +5,10 @@ use std::path::Path;
 
 use super::{Checker, NamedManifest};
 use crate::files::{self, FileKind};
-use crate::frame::{check_file_header, FILE_HEADER_LEN, FRAME_HEADER_LEN};
+use crate::frame::{FILE_HEADER_LEN, FRAME_HEADER_LEN};
 use crate::inspect::frames::{self, FrameEvent};
 use crate::key;
-use crate::manifest::{
-    read_current, read_manifest, AddedSegment, ManifestState, VersionEdit, MANIFEST_FORMAT_VERSION,
-    MANIFEST_MAGIC,
-};
+use crate::manifest::{read_current, read_manifest, AddedSegment, ManifestState, VersionEdit};
 
 /// Checks `CURRENT` and the manifest it names; returns that manifest and, when it replays,
 /// its state.
@@ -52,15 +49,9 @@ pub(super) fn check_current(c: &mut Checker<'_>, current: &Path) -> Option<std::
 /// the state when the manifest replays as open would replay it.
 pub(super) fn check(c: &mut Checker<'_>, path: &Path) -> Option<ManifestState> {
     let data = c.read(path)?;
-    match check_file_header(
-        path,
-        &data,
-        MANIFEST_MAGIC,
-        MANIFEST_FORMAT_VERSION,
-        "manifest",
-    ) {
-        Ok(false) => {}
-        Ok(true) => {
+    match crate::inspect::manifest::check_header(path, &data) {
+        Ok(Some(_)) => {}
+        Ok(None) => {
             c.error(path, 0, "manifest is shorter than its header");
             return None;
         }
