@@ -3,6 +3,7 @@
 
 mod bench;
 mod demo;
+mod feed_cmd;
 mod json;
 mod kv_cmd;
 mod levels_view;
@@ -55,6 +56,9 @@ enum Command {
     Delete(kv_cmd::DeleteArgs),
     /// Prints keys and values in key order.
     Scan(kv_cmd::ScanArgs),
+    /// Follows the change feed, or lists its subscriptions.
+    #[command(subcommand)]
+    Feed(feed_cmd::FeedCommand),
     /// Writes, reads, restarts and reads again on a default database, printing each step.
     #[command(after_help = "Example:\n  alluvium demo --dir /tmp/alluvium-demo")]
     Demo(demo::DemoArgs),
@@ -76,6 +80,7 @@ fn run(command: &Command) -> CmdResult {
         Command::Put(args) => kv_cmd::put(args),
         Command::Delete(args) => kv_cmd::delete(args),
         Command::Scan(args) => kv_cmd::scan(args),
+        Command::Feed(c) => feed_cmd::run(c),
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
     }

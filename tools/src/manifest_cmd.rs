@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use alluvium::commit_log::TailState;
 use alluvium::inspect::{self, EditAt, Levels};
-use alluvium::manifest::{AddedSegment, VersionEdit};
+use alluvium::manifest::{AddedSegment, SubscriptionChange, VersionEdit};
 use clap::Subcommand;
 use serde::Serialize;
 
@@ -181,6 +181,33 @@ struct EditJson {
     last_seqno: Option<u64>,
     added: Vec<SegmentJson>,
     deleted: Vec<DeletedJson>,
+    subscriptions: Vec<SubscriptionJson>,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "change", rename_all = "snake_case")]
+enum SubscriptionJson {
+    Set {
+        id: u64,
+        name: String,
+        position: u64,
+    },
+    Delete {
+        id: u64,
+    },
+}
+
+impl From<&SubscriptionChange> for SubscriptionJson {
+    fn from(change: &SubscriptionChange) -> Self {
+        match change {
+            SubscriptionChange::Set { id, name, position } => SubscriptionJson::Set {
+                id: *id,
+                name: name.clone(),
+                position: *position,
+            },
+            SubscriptionChange::Delete { id } => SubscriptionJson::Delete { id: *id },
+        }
+    }
 }
 
 impl EditJson {
@@ -198,6 +225,7 @@ impl EditJson {
                 .iter()
                 .map(|&(level, id)| DeletedJson { level, id })
                 .collect(),
+            subscriptions: e.subscriptions.iter().map(SubscriptionJson::from).collect(),
         }
     }
 }

@@ -153,6 +153,14 @@ impl Out {
         }
     }
 
+    /// Standard output flushed after every line, for output that follows a live database.
+    pub fn line_flushed() -> Self {
+        Out {
+            flush_each_line: true,
+            ..Out::new()
+        }
+    }
+
     /// Prints one line.
     pub fn line(&mut self, text: &str) -> io::Result<()> {
         self.w.write_all(text.as_bytes())?;

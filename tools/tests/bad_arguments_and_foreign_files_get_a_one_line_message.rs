@@ -36,6 +36,8 @@ fn missing_files_foreign_files_and_bad_arguments_get_a_one_line_message() -> Tes
     fails_with(&["levels", &dir], "no alluvium database");
     fails_with(&["log", "dump", &dir], "no alluvium database");
     fails_with(&["manifest", "dump", &dir], "no alluvium database");
+    fails_with(&["feed", "follow", &dir], "no alluvium database");
+    fails_with(&["feed", "subscriptions", &dir], "no alluvium database");
     fails_with(&["get", &dir, "k"], "no alluvium database");
     fails_with(&["get", &dir, r"bad\q"], "backslash");
     fails_with(
@@ -58,7 +60,7 @@ fn missing_files_foreign_files_and_bad_arguments_get_a_one_line_message() -> Tes
 
 #[test]
 fn every_command_has_an_example_in_its_help() {
-    let commands: [&[&str]; 12] = [
+    let commands: [&[&str]; 14] = [
         &["segment", "dump"],
         &["segment", "stats"],
         &["log", "dump"],
@@ -71,6 +73,8 @@ fn every_command_has_an_example_in_its_help() {
         &["scan"],
         &["demo"],
         &["bench"],
+        &["feed", "follow"],
+        &["feed", "subscriptions"],
     ];
     for command in commands {
         let mut args = command.to_vec();
