@@ -148,3 +148,34 @@ fn a_torn_end_of_the_newest_log_file_is_a_warning() -> TestResult {
     assert!(!strict_ok);
     Ok(())
 }
+
+#[test]
+fn verify_reports_every_problem_not_only_the_first() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    healthy(&tmp.path().join("healthy"))?;
+    let db = copy(&tmp.path().join("healthy"), &tmp.path().join("db"))?;
+    let seg = files_ending(&db, ".seg").remove(0);
+    let blocks = Segment::open(&seg, 0)?.data_block_handles();
+    flip_byte(&seg, blocks[0].offset + 1);
+    flip_byte(&seg, blocks[2].offset + 1);
+    let log = files_ending(&db, ".log").pop().expect("the newest log");
+    let records = json_lines(&stdout_of(&["log", "dump", &arg(&log), "--json"]));
+    let second_record = records[1]["offset"].as_u64().expect("an offset");
+    flip_byte(&log, 16 + 12 + 2);
+    flip_byte(&log, second_record + 12 + 2);
+    let (ok, problems, summary) = verify(&db, &[]);
+    assert!(!ok);
+    assert_names(&problems, &seg, blocks[0].offset);
+    assert_names(&problems, &seg, blocks[2].offset);
+    assert_names(&problems, &log, 16);
+    assert_names(&problems, &log, second_record);
+    // And what follows from losing two records: a gap after what the segments hold.
+    let gap = problems.iter().any(|p| {
+        p["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("101..=102"))
+    });
+    assert!(gap, "{problems:#?}");
+    assert_eq!(summary["errors"], json!(5), "{problems:#?}");
+    Ok(())
+}
