@@ -66,6 +66,15 @@ fn verify_passes_a_healthy_database() -> TestResult {
     assert!(ok && problems.is_empty(), "{problems:#?}");
     assert_eq!(summary["errors"], json!(0));
     assert_eq!(summary["files_checked"], json!(4)); // CURRENT, manifest, segment, log
+    for file in std::fs::read_dir(&db)? {
+        let file = file?.path();
+        if file.ends_with("LOCK") {
+            continue;
+        }
+        let (ok, problems, summary) = verify(&file, &[]);
+        assert!(ok && problems.is_empty(), "{}: {problems:#?}", file.display());
+        assert_eq!(summary["files_checked"], json!(1));
+    }
     let human = stdout_of(&["verify", &arg(&db)]);
     assert!(human.contains("0 error(s), 0 warning(s)"), "{human}");
     Ok(())

@@ -26,7 +26,9 @@ pub(super) fn check_named(
         );
         return None;
     }
-    let manifest = check_current(c, &current)?;
+    let manifest = check_current(c, &current);
+    c.done(&current);
+    let manifest = manifest?;
     if !manifest.exists() {
         c.error(&manifest, 0, "the manifest CURRENT names is missing");
         return None;
@@ -39,9 +41,7 @@ pub(super) fn check_named(
 /// Checks a `CURRENT` file; returns the manifest it names.
 pub(super) fn check_current(c: &mut Checker<'_>, current: &Path) -> Option<std::path::PathBuf> {
     let dir = current.parent().unwrap_or(Path::new("."));
-    let named = read_current(dir);
-    c.done(current);
-    named.map_err(|e| c.absorb(current, e)).ok()
+    read_current(dir).map_err(|e| c.absorb(current, e)).ok()
 }
 
 /// Checks one manifest: file header, every frame, every edit, and what the edits do (no
