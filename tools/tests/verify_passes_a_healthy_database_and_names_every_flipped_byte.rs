@@ -72,7 +72,11 @@ fn verify_passes_a_healthy_database() -> TestResult {
             continue;
         }
         let (ok, problems, summary) = verify(&file, &[]);
-        assert!(ok && problems.is_empty(), "{}: {problems:#?}", file.display());
+        assert!(
+            ok && problems.is_empty(),
+            "{}: {problems:#?}",
+            file.display()
+        );
         assert_eq!(summary["files_checked"], json!(1));
     }
     let human = stdout_of(&["verify", &arg(&db)]);
