@@ -43,7 +43,11 @@ pub(super) fn check_all(
 /// Checks one log file: its header, every frame and every record. `newest` decides whether
 /// a torn end is a warning (open drops it) or an error.
 pub(super) fn check(c: &mut Checker<'_>, path: &Path, newest: bool, seq: &mut SeqCheck) {
-    let Some(data) = c.read(path) else { return };
+    let Some(data) = c.read(path) else {
+        // Unreadable, or deleted by a live database's flush since the listing: the sequence
+        // numbers that follow cannot be judged against what came before.
+        return seq.lose_track();
+    };
     let versions = LOG_FORMAT_VERSION_OLDEST..=LOG_FORMAT_VERSION;
     let version = match read_file_header(path, &data, LOG_MAGIC, versions, "commit log") {
         Ok(Some(version)) => version,
@@ -91,6 +95,12 @@ pub(super) struct SeqCheck {
 }
 
 impl SeqCheck {
+    /// Forgets what came before, after a log file could not be read.
+    fn lose_track(&mut self) {
+        self.previous_last = None;
+        self.linked = true;
+    }
+
     fn record(&mut self, c: &mut Checker<'_>, path: &Path, offset: u64, record: &LogRecord) {
         if let Some(prev) = self.previous_last {
             if record.first_seqno != prev + 1 {
