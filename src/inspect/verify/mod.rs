@@ -19,6 +19,12 @@
 //!   `CURRENT` names: open removes them. They are not checked further.
 //!
 //! A single commit log file given on its own is judged as if it were the newest.
+//!
+//! # A live database
+//! Verification reads files while another process may be writing them. A file deleted during
+//! the run (a log file a flush retired, a segment a compaction replaced) is a warning, and the
+//! sequence-number check starts over after a log file that could not be read. A file created
+//! after the directory was listed is not looked at.
 
 mod log;
 mod manifest;
