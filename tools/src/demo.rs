@@ -1,9 +1,12 @@
 //! `alluvium demo`: the README's main job.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use alluvium::{Db, Options, WriteBatch, WriteOptions};
+use serde::Serialize;
+
+use crate::output::Out;
+use crate::CmdResult;
 
 /// Arguments of `alluvium demo`.
 #[derive(clap::Args)]
@@ -14,19 +17,89 @@ pub struct DemoArgs {
     /// Number of keys to write.
     #[arg(long, default_value_t = 100_000)]
     keys: u32,
+    /// Print one JSON object per step instead of a sentence.
+    #[arg(long)]
+    json: bool,
 }
 
-type DemoResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
-
-/// `println!` that returns the write error instead of panicking, so `alluvium demo | head`
-/// ends quietly.
-macro_rules! say {
-    ($($arg:tt)*) => {
-        writeln!(std::io::stdout(), $($arg)*)?
-    };
+/// What the demo did at one step; printed as a sentence or, with `--json`, as an object whose
+/// `step` field names the variant.
+#[derive(Serialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+enum Step {
+    Open {
+        dir: String,
+    },
+    Write {
+        keys: u32,
+        deleted_seqno: u64,
+        synced_seqno: u64,
+        elapsed_ms: f64,
+    },
+    Read {
+        probe: String,
+        value: Option<String>,
+        deleted_value: Option<String>,
+        first_keys: Vec<String>,
+        last_keys_reverse: Vec<String>,
+        prefix_count: usize,
+    },
+    Reopen {
+        logs_replayed: usize,
+        batches_replayed: u64,
+        latest_seqno: u64,
+        torn_tails_dropped: usize,
+    },
+    Flush {
+        level0_segments: usize,
+        level0_bytes: u64,
+    },
+    Done,
 }
 
-pub fn run(args: &DemoArgs) -> DemoResult {
+impl Step {
+    fn sentence(&self) -> String {
+        match self {
+            Step::Open { dir } => format!("opening a default database in {dir}"),
+            Step::Write { keys, deleted_seqno, synced_seqno, elapsed_ms } => format!(
+                "wrote {keys} keys in batches of 100, deleted user:00000000 (sequence number \
+                 {deleted_seqno}), synced a marker at sequence number {synced_seqno} in {elapsed_ms:.1}ms"
+            ),
+            Step::Read { probe, value, deleted_value, first_keys, last_keys_reverse, prefix_count } => format!(
+                "get {probe} -> {}\nget user:00000000 -> {deleted_value:?} (deleted)\n\
+                 first keys: {first_keys:?}; last keys (reverse): {last_keys_reverse:?}\n\
+                 prefix user: holds {prefix_count} keys",
+                value.as_deref().unwrap_or("(none)")
+            ),
+            Step::Reopen { logs_replayed, batches_replayed, latest_seqno, torn_tails_dropped } => format!(
+                "closing (the memtable stays in the commit log) and reopening...\n\
+                 recovered: {logs_replayed} log file(s), {batches_replayed} batch(es) replayed, \
+                 latest sequence number {latest_seqno}, {torn_tails_dropped} torn tail(s) dropped"
+            ),
+            Step::Flush { level0_segments, level0_bytes } => {
+                format!("flushed: level 0 holds {level0_segments} segment(s), {level0_bytes} bytes")
+            }
+            Step::Done => "done".to_string(),
+        }
+    }
+}
+
+/// Prints each step as it happens (a closed pipe ends the demo quietly).
+struct Steps {
+    out: Out,
+    json: bool,
+}
+
+impl Steps {
+    fn say(&mut self, step: Step) -> std::io::Result<()> {
+        match self.json {
+            true => self.out.json(&step),
+            false => self.out.line(&step.sentence()),
+        }
+    }
+}
+
+pub fn run(args: &DemoArgs) -> CmdResult {
     let tmp;
     let dir = match &args.dir {
         Some(d) => d.clone(),
@@ -35,36 +108,39 @@ pub fn run(args: &DemoArgs) -> DemoResult {
             tmp.path().join("db")
         }
     };
-    say!("opening a default database in {}", dir.display());
+    let mut steps = Steps {
+        out: Out::line_flushed(),
+        json: args.json,
+    };
+    steps.say(Step::Open {
+        dir: dir.display().to_string(),
+    })?;
     let db = Db::open(&dir, Options::default())?;
-    write_phase(&db, args.keys)?;
-    read_phase(&db, args.keys)?;
-    say!("closing (the memtable stays in the commit log) and reopening...");
+    steps.say(write_phase(&db, args.keys)?)?;
+    steps.say(read_phase(&db, args.keys)?)?;
     db.close()?;
     drop(db);
     let db = Db::open(&dir, Options::default())?;
     let report = db.recovery_report();
-    say!(
-        "recovered: {} log file(s), {} batch(es) replayed, latest sequence number {}, {} torn tail(s) dropped",
-        report.logs_replayed,
-        report.records_replayed,
-        db.latest_seqno(),
-        report.dropped.len()
-    );
-    read_phase(&db, args.keys)?;
+    steps.say(Step::Reopen {
+        logs_replayed: report.logs_replayed,
+        batches_replayed: report.records_replayed,
+        latest_seqno: db.latest_seqno(),
+        torn_tails_dropped: report.dropped.len(),
+    })?;
+    steps.say(read_phase(&db, args.keys)?)?;
     db.flush()?;
     let stats = db.stats();
-    say!(
-        "flushed: level 0 holds {} segment(s), {} bytes",
-        stats.levels[0].segments,
-        stats.levels[0].bytes
-    );
+    steps.say(Step::Flush {
+        level0_segments: stats.levels[0].segments,
+        level0_bytes: stats.levels[0].bytes,
+    })?;
     db.close()?;
-    say!("done");
-    Ok(())
+    steps.say(Step::Done)?;
+    Ok(steps.out.finish()?)
 }
 
-fn write_phase(db: &Db, keys: u32) -> DemoResult {
+fn write_phase(db: &Db, keys: u32) -> alluvium::Result<Step> {
     let started = std::time::Instant::now();
     let mut batch = WriteBatch::new();
     for i in 0..keys {
@@ -77,14 +153,14 @@ fn write_phase(db: &Db, keys: u32) -> DemoResult {
         }
     }
     db.write(batch, &WriteOptions::default())?;
-    let first_deleted = db.delete(format!("user:{:08}", 0))?;
-    let synced = db.write(single_put("demo:last-run", "ok"), &WriteOptions::synced())?;
-    say!(
-        "wrote {keys} keys in batches of 100, deleted user:00000000 (sequence number {first_deleted}), \
-         synced a marker at sequence number {synced} in {:.1?}",
-        started.elapsed()
-    );
-    Ok(())
+    let deleted_seqno = db.delete(format!("user:{:08}", 0))?;
+    let synced_seqno = db.write(single_put("demo:last-run", "ok"), &WriteOptions::synced())?;
+    Ok(Step::Write {
+        keys,
+        deleted_seqno,
+        synced_seqno,
+        elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
+    })
 }
 
 fn single_put(k: &str, v: &str) -> WriteBatch {
@@ -93,16 +169,11 @@ fn single_put(k: &str, v: &str) -> WriteBatch {
     b
 }
 
-fn read_phase(db: &Db, keys: u32) -> DemoResult {
+fn read_phase(db: &Db, keys: u32) -> alluvium::Result<Step> {
+    let text = |v: Vec<u8>| String::from_utf8_lossy(&v).into_owned();
     let probe = format!("user:{:08}", keys / 2);
-    let value = db
-        .get(&probe)?
-        .map(|v| String::from_utf8_lossy(&v).into_owned());
-    say!("get {probe} -> {}", value.as_deref().unwrap_or("(none)"));
-    say!(
-        "get user:00000000 -> {:?} (deleted)",
-        db.get("user:00000000")?
-    );
+    let value = db.get(&probe)?.map(text);
+    let deleted_value = db.get("user:00000000")?.map(text);
     let first: Vec<_> = db
         .prefix("user:")
         .take(3)
@@ -112,17 +183,13 @@ fn read_phase(db: &Db, keys: u32) -> DemoResult {
         .rev()
         .take(2)
         .collect::<alluvium::Result<_>>()?;
-    let names = |v: &[(Vec<u8>, Vec<u8>)]| {
-        v.iter()
-            .map(|(k, _)| String::from_utf8_lossy(k).into_owned())
-            .collect::<Vec<_>>()
-    };
-    say!(
-        "first keys: {:?}; last keys (reverse): {:?}",
-        names(&first),
-        names(&last)
-    );
-    let count = db.prefix("user:").count();
-    say!("prefix user: holds {count} keys");
-    Ok(())
+    let names = |v: Vec<(Vec<u8>, Vec<u8>)>| v.into_iter().map(|(k, _)| text(k)).collect();
+    Ok(Step::Read {
+        probe,
+        value,
+        deleted_value,
+        first_keys: names(first),
+        last_keys_reverse: names(last),
+        prefix_count: db.prefix("user:").count(),
+    })
 }
