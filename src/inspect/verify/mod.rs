@@ -21,8 +21,8 @@
 //! A single commit log file given on its own is judged as if it were the newest.
 //!
 //! # A live database
-//! Verification reads files while another process may be writing them. A file deleted during
-//! the run (a log file a flush retired, a segment a compaction replaced) is a warning, and the
+//! Verification reads files while another process may be writing them. A file deleted while
+//! it runs (a log file a flush retired, a segment a compaction replaced) is a warning, and the
 //! sequence-number check starts over after a log file that could not be read. A file created
 //! after the directory was listed is not looked at.
 
