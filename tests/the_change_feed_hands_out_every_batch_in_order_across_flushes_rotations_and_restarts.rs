@@ -15,10 +15,13 @@ fn batch(i: u64) -> WriteBatch {
     let mut b = WriteBatch::new();
     for j in 0..1 + i % 4 {
         let key = format!("key{:05}", (i * 7 + j) % 500);
-        if (i + j) % 5 == 0 {
+        if (i + j).is_multiple_of(5) {
             b.delete(key);
         } else {
-            b.put(key, format!("value {i}.{j} {}", "x".repeat((i % 40) as usize)));
+            b.put(
+                key,
+                format!("value {i}.{j} {}", "x".repeat((i % 40) as usize)),
+            );
         }
     }
     b
@@ -73,7 +76,11 @@ fn the_change_feed_hands_out_every_batch_in_order_across_flushes_rotations_and_r
 
 fn check(db: &Db, firsts: &[u64]) -> Result<()> {
     let got = read_all(db, "all")?;
-    assert_eq!(got.len(), firsts.len(), "one change batch per written batch");
+    assert_eq!(
+        got.len(),
+        firsts.len(),
+        "one change batch per written batch"
+    );
     for (i, (b, &first)) in got.iter().zip(firsts).enumerate() {
         assert_eq!(b.first_seqno, first, "batch {i}");
         assert_eq!(b.ops, expected(i as u64, first), "batch {i}");

@@ -54,7 +54,6 @@ impl RecordWindow {
 /// # Invariants
 /// `buf` holds the file bytes `[buf_offset, buf_offset + buf.len())`, and `pos` is the offset
 /// within `buf` of the next frame to read. Bytes before `pos` have been returned.
-#[derive(Debug)]
 pub struct LogFileReader {
     file: File,
     path: PathBuf,
@@ -63,6 +62,16 @@ pub struct LogFileReader {
     buf_offset: u64,
     pos: usize,
     chunk: Box<[u8]>,
+}
+
+impl std::fmt::Debug for LogFileReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogFileReader")
+            .field("path", &self.path)
+            .field("version", &self.version)
+            .field("offset", &self.offset())
+            .finish_non_exhaustive()
+    }
 }
 
 impl LogFileReader {

@@ -137,7 +137,12 @@ impl LogFile {
 }
 
 /// Decodes the record in the frame at `offset` of the log file at `path`.
-pub(crate) fn decode_item(path: &Path, offset: u64, payload: &[u8], version: u32) -> Result<LogItem> {
+pub(crate) fn decode_item(
+    path: &Path,
+    offset: u64,
+    payload: &[u8],
+    version: u32,
+) -> Result<LogItem> {
     let body = offset + crate::frame::FRAME_HEADER_LEN as u64;
     let record = decode_record(payload, version)
         .map_err(|(at, detail)| Error::corruption(path, body + at as u64, detail))?;

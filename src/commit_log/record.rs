@@ -88,7 +88,10 @@ pub fn decode_record(payload: &[u8], version: u32) -> Result<LogRecord, (usize, 
         Vec::new()
     };
     if ops.is_empty() && acks.is_empty() {
-        return Err((0, "record has neither operations nor acknowledgements".into()));
+        return Err((
+            0,
+            "record has neither operations nor acknowledgements".into(),
+        ));
     }
     if !r.is_empty() {
         return Err((
@@ -163,7 +166,10 @@ mod tests {
         );
         assert_eq!(rec.as_ref().map(|r| r.acks.clone()), Ok(acks.to_vec()));
         assert_eq!(rec.map(|r| r.batch), Ok(batch));
-        assert!(decode_record(&buf, 1).is_err(), "version 1 has no ack section");
+        assert!(
+            decode_record(&buf, 1).is_err(),
+            "version 1 has no ack section"
+        );
         buf.push(0);
         assert!(decode_record(&buf, 2).is_err());
         assert!(decode_record(&buf[..buf.len() - 10], 2).is_err());

@@ -79,7 +79,9 @@ pub(crate) fn resolve_start(inner: &Arc<Inner>, start: Start) -> Result<SeqNo> {
         }),
         Start::SeqNo(n) => Ok(n),
         Start::Time(t) => {
-            let us = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64);
+            let us = t
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_micros() as u64);
             first_at_or_after(inner, us)
         }
     }

@@ -68,7 +68,9 @@ impl Follower {
             Start::SeqNo(n) => f.seek_seqno(n)?,
             Start::Now => f.skip_to_end()?,
             Start::Time(t) => {
-                let us = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64);
+                let us = t
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_micros() as u64);
                 f.seek_time(us)?;
             }
         }
@@ -94,7 +96,10 @@ impl Follower {
     /// for damage.
     pub fn try_next(&mut self) -> Result<Option<ChangeBatch>> {
         while let Some(record) = self.next_record()? {
-            if self.skip_before_us.is_some_and(|t| record.commit_time_us < t) {
+            if self
+                .skip_before_us
+                .is_some_and(|t| record.commit_time_us < t)
+            {
                 continue;
             }
             self.skip_before_us = None;

@@ -33,8 +33,8 @@ pub use cursor::{Blocking, Cursor};
 pub use follower::Follower;
 pub(crate) use index::LogIndex;
 pub(crate) use retention::{apply_retention, retained};
-pub use subscriptions::{Subscription, SubscriptionInfo, SubscriptionStats, SUBSCRIPTION_NAME_MAX};
 pub(crate) use subscriptions::{resolve_acks, subscription_stats, SubscriptionTable};
+pub use subscriptions::{Subscription, SubscriptionInfo, SubscriptionStats, SUBSCRIPTION_NAME_MAX};
 
 use crate::batch::Op;
 use crate::db::Inner;

@@ -241,7 +241,11 @@ impl Db {
     ///
     /// The subscription joins the table before the position is picked is released, under the
     /// version set's lock, so no retention pass or flush edit can run between the two.
-    fn create_with(&self, name: &str, position_of: impl FnOnce(&Db) -> Result<SeqNo>) -> Result<()> {
+    fn create_with(
+        &self,
+        name: &str,
+        position_of: impl FnOnce(&Db) -> Result<SeqNo>,
+    ) -> Result<()> {
         check_name(name)?;
         let inner = self.inner();
         inner.check_open()?;
@@ -399,9 +403,8 @@ pub(crate) fn subscription_stats(inner: &Inner) -> Vec<SubscriptionStats> {
     let subs = inner.feed.subs.lock().list();
     let visible = inner.visible();
     let logs = inner.feed.logs.lock().clone();
-    let size = |n: u64| {
-        std::fs::metadata(crate::files::log_path(&inner.dir, n)).map_or(0, |m| m.len())
-    };
+    let size =
+        |n: u64| std::fs::metadata(crate::files::log_path(&inner.dir, n)).map_or(0, |m| m.len());
     subs.into_iter()
         .map(|(_, name, position)| {
             let from = logs.locate(position + 1).map_or(0, |f| f.number);
