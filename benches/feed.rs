@@ -92,17 +92,55 @@ fn tail_latency() {
         // (sleeping, so that on a small machine the writer does not hold the consumer's core).
         std::thread::sleep(Duration::from_micros(100));
     }
-    let mut lat_ns = consumer.join().expect("consumer");
+    let lat_ns = consumer.join().expect("consumer");
+    print_percentiles("feed/tail_latency (commit to waiting cursor, no sync)", lat_ns);
+    db.close().expect("close");
+}
+
+/// The same measurement without the database: a thread waiting on a condition variable that
+/// the writer signals. It shows what the machine's scheduler alone adds to the tail.
+fn wakeup_baseline() {
+    use std::sync::{Arc, Condvar, Mutex};
+    const COMMITS: usize = 20_000;
+    let base = Instant::now();
+    let shared = Arc::new((Mutex::new((0usize, 0u64)), Condvar::new()));
+    let consumer = {
+        let shared = shared.clone();
+        std::thread::spawn(move || {
+            let (lock, cv) = &*shared;
+            let mut lat_ns = Vec::with_capacity(COMMITS);
+            let mut seen = 0;
+            while seen < COMMITS {
+                let mut g = lock.lock().expect("lock");
+                while g.0 == seen {
+                    g = cv.wait(g).expect("wait");
+                }
+                seen = g.0;
+                lat_ns.push(base.elapsed().as_nanos() as u64 - g.1);
+            }
+            lat_ns
+        })
+    };
+    for i in 1..=COMMITS {
+        *shared.0.lock().expect("lock") = (i, base.elapsed().as_nanos() as u64);
+        shared.1.notify_all();
+        std::thread::sleep(Duration::from_micros(100));
+    }
+    let lat_ns = consumer.join().expect("consumer");
+    print_percentiles("feed/wakeup_baseline (no database)", lat_ns);
+}
+
+fn print_percentiles(what: &str, mut lat_ns: Vec<u64>) {
     lat_ns.sort_unstable();
     let pct = |p: f64| lat_ns[((lat_ns.len() as f64 * p) as usize).min(lat_ns.len() - 1)];
     println!(
-        "feed/tail_latency: {COMMITS} commits, no sync: p50 {:.1} us, p99 {:.1} us, p99.9 {:.1} us, max {:.1} us",
+        "{what}: {} samples: p50 {:.1} us, p99 {:.1} us, p99.9 {:.1} us, max {:.1} us",
+        lat_ns.len(),
         pct(0.50) as f64 / 1e3,
         pct(0.99) as f64 / 1e3,
         pct(0.999) as f64 / 1e3,
         *lat_ns.last().unwrap_or(&0) as f64 / 1e3,
     );
-    db.close().expect("close");
 }
 
 fn main() {
@@ -110,6 +148,7 @@ fn main() {
     let wants = |name: &str| filter.as_deref().is_none_or(|f| name.contains(f));
     if wants("feed/tail_latency") {
         tail_latency();
+        wakeup_baseline();
     }
     let mut c = Criterion::default().configure_from_args();
     if wants("feed/catch_up_ops_per_batch") {

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use alluvium::{Db, Options, WriteBatch, WriteOptions};
+use alluvium::{Db, Options, Start, WriteBatch, WriteOptions};
 use serde::Serialize;
 
 use crate::output::Out;
@@ -50,6 +50,16 @@ enum Step {
         latest_seqno: u64,
         torn_tails_dropped: usize,
     },
+    Feed {
+        subscription: String,
+        batches: u64,
+        changes: u64,
+        first_seqno: u64,
+        last_seqno: u64,
+        acknowledged: u64,
+        tailed_seqno: u64,
+        tail_wakeup_us: f64,
+    },
     Flush {
         level0_segments: usize,
         level0_bytes: u64,
@@ -75,6 +85,22 @@ impl Step {
                 "closing (the memtable stays in the commit log) and reopening...\n\
                  recovered: {logs_replayed} log file(s), {batches_replayed} batch(es) replayed, \
                  latest sequence number {latest_seqno}, {torn_tails_dropped} torn tail(s) dropped"
+            ),
+            Step::Feed {
+                subscription,
+                batches,
+                changes,
+                first_seqno,
+                last_seqno,
+                acknowledged,
+                tailed_seqno,
+                tail_wakeup_us,
+            } => format!(
+                "change feed: subscription {subscription:?} read {batches} batch(es), {changes} \
+                 change(s), sequence numbers {first_seqno}..={last_seqno}, across the restart, \
+                 and acknowledged {acknowledged}\n\
+                 a cursor waiting at the end of the log got the next put (sequence number \
+                 {tailed_seqno}) {tail_wakeup_us:.0}us after the write began"
             ),
             Step::Flush { level0_segments, level0_bytes } => {
                 format!("flushed: level 0 holds {level0_segments} segment(s), {level0_bytes} bytes")
@@ -116,6 +142,7 @@ pub fn run(args: &DemoArgs) -> CmdResult {
         dir: dir.display().to_string(),
     })?;
     let db = Db::open(&dir, Options::default())?;
+    db.create_subscription(SUBSCRIPTION, Start::Beginning)?;
     steps.say(write_phase(&db, args.keys)?)?;
     steps.say(read_phase(&db, args.keys)?)?;
     db.close()?;
@@ -129,6 +156,7 @@ pub fn run(args: &DemoArgs) -> CmdResult {
         torn_tails_dropped: report.dropped.len(),
     })?;
     steps.say(read_phase(&db, args.keys)?)?;
+    steps.say(feed_phase(&db)?)?;
     db.flush()?;
     let stats = db.stats();
     steps.say(Step::Flush {
@@ -160,6 +188,47 @@ fn write_phase(db: &Db, keys: u32) -> alluvium::Result<Step> {
         deleted_seqno,
         synced_seqno,
         elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
+    })
+}
+
+/// The subscription the demo creates before writing and reads after the restart.
+const SUBSCRIPTION: &str = "demo-indexer";
+
+/// Reads everything the subscription has not processed (all of it, across the restart) and
+/// acknowledges it; then shows a cursor at the end of the log woken by the next commit.
+fn feed_phase(db: &Db) -> alluvium::Result<Step> {
+    let mut sub = db.open_subscription(SUBSCRIPTION)?;
+    let (mut batches, mut changes, mut first_seqno, mut last_seqno) = (0, 0, 0, 0);
+    while let Some(batch) = sub.try_next()? {
+        if batches == 0 {
+            first_seqno = batch.first_seqno;
+        }
+        (batches, changes, last_seqno) = (
+            batches + 1,
+            changes + batch.ops.len() as u64,
+            batch.last_seqno,
+        );
+    }
+    sub.ack(last_seqno, &WriteOptions::synced())?;
+    let mut cursor = db.changes(Start::Now)?;
+    let writer = {
+        let db = db.clone();
+        std::thread::spawn(move || (std::time::Instant::now(), db.put("demo:tailed", "1")))
+    };
+    let batch = cursor.next_timeout(std::time::Duration::from_secs(10))?;
+    let woken = std::time::Instant::now();
+    let (written, seqno) = writer
+        .join()
+        .map_err(|_| alluvium::Error::Closed("writer panicked".into()))?;
+    Ok(Step::Feed {
+        subscription: SUBSCRIPTION.to_string(),
+        batches,
+        changes,
+        first_seqno,
+        last_seqno,
+        acknowledged: sub.position()?,
+        tailed_seqno: batch.map_or(seqno?, |b| b.first_seqno),
+        tail_wakeup_us: woken.saturating_duration_since(written).as_secs_f64() * 1e6,
     })
 }
 
