@@ -48,6 +48,7 @@ pub mod feed;
 pub mod files;
 pub mod flush;
 pub mod frame;
+pub mod fs;
 pub mod inspect;
 pub mod key;
 pub mod manifest;

@@ -1,0 +1,104 @@
+//! The file layer: every file alluvium *changes* goes through [`FileSystem`].
+//!
+//! Reads go straight to the operating system (segments are memory-mapped, log files and
+//! manifests read whole); creations, appends, syncs, renames, truncations and removals go
+//! through this interface so that tests can inject faults ([`FaultInjectingFs`]): a failing
+//! `fsync`, a full disk, a crash at the k-th operation, or a power loss that drops everything
+//! not yet synced. [`OsFileSystem`] is the default.
+
+mod fault;
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::Path;
+
+pub use fault::{FaultInjectingFs, FaultKind};
+
+/// A file opened for appending.
+pub trait WritableFile: Send + fmt::Debug {
+    /// Appends all of `buf`.
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()>;
+    /// Makes the written bytes and the file length durable (`fdatasync`).
+    fn sync_data(&mut self) -> io::Result<()>;
+}
+
+/// The operations alluvium uses to change files.
+///
+/// # Concurrency
+/// Implementations are shared by every thread of a database.
+pub trait FileSystem: Send + Sync + fmt::Debug {
+    /// Creates `path`, failing if it exists, for appending.
+    fn create_new(&self, path: &Path) -> io::Result<Box<dyn WritableFile>>;
+    /// Makes creations, renames and removals in `dir` durable.
+    fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+    /// Renames `from` over `to`, atomically.
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Removes a file.
+    fn remove_file(&self, path: &Path) -> io::Result<()>;
+    /// Cuts the file at `len` bytes and makes that durable.
+    fn truncate(&self, path: &Path, len: u64) -> io::Result<()>;
+    /// Creates a directory and its parents.
+    fn create_dir_all(&self, path: &Path) -> io::Result<()>;
+}
+
+/// The operating system's file system.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct OsFileSystem;
+
+#[derive(Debug)]
+struct OsFile(File);
+
+impl WritableFile for OsFile {
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.0.write_all(buf)
+    }
+
+    fn sync_data(&mut self) -> io::Result<()> {
+        self.0.sync_data()
+    }
+}
+
+impl FileSystem for OsFileSystem {
+    fn create_new(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
+        let file = File::options().write(true).create_new(true).open(path)?;
+        Ok(Box::new(OsFile(file)))
+    }
+
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        File::open(dir)?.sync_all()
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        std::fs::rename(from, to)
+    }
+
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        std::fs::remove_file(path)
+    }
+
+    fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
+        let file = File::options().write(true).open(path)?;
+        file.set_len(len)?;
+        file.sync_all()
+    }
+
+    fn create_dir_all(&self, path: &Path) -> io::Result<()> {
+        std::fs::create_dir_all(path)
+    }
+}
+
+/// Adapts a [`WritableFile`] to [`std::io::Write`], for buffered writers.
+#[derive(Debug)]
+pub struct WriteAdapter(pub Box<dyn WritableFile>);
+
+impl Write for WriteAdapter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
