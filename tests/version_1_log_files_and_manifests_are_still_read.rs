@@ -1,0 +1,70 @@
+//! A database written before the change feed (commit log and manifest format version 1) still
+//! opens: its log files are replayed and handed out by the change feed, and new files are
+//! written as version 2 next to the old ones.
+use std::path::Path;
+
+use alluvium::coding::Reader;
+use alluvium::files::{self, FileKind};
+use alluvium::frame::{encode_frame, file_header, Frame, FrameReader, FILE_HEADER_LEN};
+use alluvium::{Db, Error, Options, Result, Start, WriteBatch};
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| Error::io(path, e))
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+    std::fs::write(path, bytes).map_err(|e| Error::io(path, e))
+}
+
+/// Rewrites a version 2 log file as version 1: every record loses its acknowledgement section
+/// (here always the single byte `ack_count = 0`).
+fn downgrade_log(path: &Path) -> Result<()> {
+    let data = read(path)?;
+    let mut out = file_header(*b"ALVMLOG1", 1);
+    let mut frames = FrameReader::new(&data, FILE_HEADER_LEN);
+    while let Frame::Record { payload, .. } = frames.next_frame() {
+        let (body, acks) = payload.split_at(payload.len() - 1);
+        assert_eq!(acks, [0], "no acknowledgement to drop");
+        encode_frame(&mut out, body);
+    }
+    write(path, &out)
+}
+
+/// Rewrites a version 2 manifest without subscriptions as version 1 (only the header differs).
+fn downgrade_manifest(path: &Path) -> Result<()> {
+    let mut data = read(path)?;
+    assert_eq!(Reader::new(&data[8..12]).u32(), Some(2));
+    data[..FILE_HEADER_LEN].copy_from_slice(&file_header(*b"ALVMMAN1", 1));
+    write(path, &data)
+}
+
+#[test]
+fn version_1_log_files_and_manifests_are_still_read() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
+    let db = Db::open(dir.path(), Options::default())?;
+    let mut b = WriteBatch::new();
+    b.put("apple", "red").put("kiwi", "green");
+    db.write(b, &Default::default())?;
+    db.delete("apple")?;
+    db.close()?;
+    for kind in files::list(dir.path())? {
+        match kind {
+            FileKind::Log(n) => downgrade_log(&files::log_path(dir.path(), n))?,
+            FileKind::Manifest(n) => downgrade_manifest(&files::manifest_path(dir.path(), n))?,
+            _ => {}
+        }
+    }
+
+    let db = Db::open(dir.path(), Options::default())?;
+    assert_eq!(db.recovery_report().records_replayed, 2);
+    assert_eq!(db.get("kiwi")?, Some(b"green".to_vec()));
+    assert_eq!(db.get("apple")?, None);
+    db.put("fig", "purple")?; // into a new, version 2 log file
+    let mut cursor = db.changes(Start::Beginning)?;
+    let firsts: Vec<u64> = std::iter::from_fn(|| cursor.try_next().transpose())
+        .map(|b| b.map(|b| b.first_seqno))
+        .collect::<Result<_>>()?;
+    assert_eq!(firsts, vec![1, 3, 4]);
+    db.close()?;
+    Ok(())
+}
