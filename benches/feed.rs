@@ -93,7 +93,10 @@ fn tail_latency() {
         std::thread::sleep(Duration::from_micros(100));
     }
     let lat_ns = consumer.join().expect("consumer");
-    print_percentiles("feed/tail_latency (commit to waiting cursor, no sync)", lat_ns);
+    print_percentiles(
+        "feed/tail_latency (commit to waiting cursor, no sync)",
+        lat_ns,
+    );
     db.close().expect("close");
 }
 

@@ -9,8 +9,8 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::commit_log::{LogFile, LogWriter, TailState, LOG_HEADER_LEN};
 use crate::db::{BgState, Inner, SuperVersion};
-use crate::feed::{FeedState, LogIndex, SubscriptionTable};
 use crate::error::{Error, IoContext, Result};
+use crate::feed::{FeedState, LogIndex, SubscriptionTable};
 use crate::files::{self, DirLock, FileKind};
 use crate::key::SeqNo;
 use crate::manifest::{read_current, read_manifest, ManifestState, VersionSet};

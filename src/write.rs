@@ -460,7 +460,6 @@ fn next_log_number(inner: &Inner, mem: &Arc<Memtable>) -> u64 {
     next.first_log_number()
 }
 
-
 impl Inner {
     fn check_open_for_leader(&self) -> Result<()> {
         match &self.bg.lock().error {

@@ -62,7 +62,9 @@ impl ManifestState {
         for added in &edit.added {
             self.levels[added.level as usize].push(added.clone());
         }
-        edit.subscriptions.iter().for_each(|c| self.apply_subscription(c));
+        edit.subscriptions
+            .iter()
+            .for_each(|c| self.apply_subscription(c));
     }
 
     fn apply_subscription(&mut self, change: &SubscriptionChange) {
