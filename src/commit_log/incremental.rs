@@ -195,7 +195,7 @@ fn window_check(payload: &[u8], window: RecordWindow) -> Window {
     let (Some(first), Some(count)) = (r.u64(), r.u32()) else {
         return Window::Take; // too short: decoding reports the corruption
     };
-    let last = (first + u64::from(count)).saturating_sub(1);
+    let last = first.saturating_add(u64::from(count)).saturating_sub(1);
     if last < window.min_seqno {
         Window::Skip
     } else if first > window.max_first_seqno {

@@ -3,7 +3,7 @@
 
 use crate::batch::{Op, WriteBatch};
 use crate::coding::{put_bytes, put_u32, put_u64, put_varint, Reader};
-use crate::key::{SeqNo, ValueKind};
+use crate::key::{SeqNo, ValueKind, SEQNO_MAX};
 
 /// A subscription's new position, carried by a record (log format version 2 and later).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,7 +75,10 @@ pub fn decode_record(payload: &[u8], version: u32) -> Result<LogRecord, (usize, 
     let first_seqno = r.u64().ok_or_else(|| short(&r))?;
     let count = r.u32().ok_or_else(|| short(&r))?;
     let commit_time_us = r.u64().ok_or_else(|| short(&r))?;
-    if first_seqno == 0 || count as usize > crate::options::BATCH_OPS_MAX {
+    // One past the last sequence number; a record never takes one past `SEQNO_MAX`, and
+    // the checks keep `last_seqno` from overflowing on a crafted record.
+    let end = first_seqno.saturating_add(u64::from(count));
+    if first_seqno == 0 || count as usize > crate::options::BATCH_OPS_MAX || end > SEQNO_MAX + 1 {
         return Err((
             0,
             format!("record has {count} operations at sequence number {first_seqno}"),
@@ -124,7 +127,10 @@ fn decode_acks(r: &mut Reader) -> Result<Vec<RecordAck>, (usize, String)> {
     let mut acks = Vec::with_capacity(n as usize);
     for _ in 0..n {
         let subscription_id = r.varint().ok_or_else(|| malformed(r))?;
-        let position = r.varint().ok_or_else(|| malformed(r))?;
+        let position = r
+            .varint()
+            .filter(|&p| p <= SEQNO_MAX)
+            .ok_or_else(|| malformed(r))?;
         acks.push(RecordAck {
             subscription_id,
             position,
