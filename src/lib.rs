@@ -49,6 +49,8 @@ pub mod files;
 pub mod flush;
 pub mod frame;
 pub mod fs;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod inspect;
 pub mod key;
 pub mod manifest;

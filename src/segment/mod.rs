@@ -19,8 +19,8 @@
 //! - A segment file is never modified after [`SegmentWriter::finish`] returns; it is only
 //!   deleted. The memory map in [`Segment`] relies on this.
 
-mod block;
-mod filter;
+pub(crate) mod block;
+pub(crate) mod filter;
 pub mod format;
 mod reader;
 mod writer;
