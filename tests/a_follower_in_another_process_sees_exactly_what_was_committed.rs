@@ -1,14 +1,9 @@
 //! A follower in another process, reading a live database's commit log without its lock,
-//! sees exactly the committed batches, in order, across log file rotations and flushes; an
-//! unfinished last record means "not yet"; and a position whose log file was deleted is
-//! `FeedTruncated`, never a silent gap.
+//! sees exactly the committed batches, in order, across log file rotations and flushes.
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use alluvium::commit_log::encode_record;
-use alluvium::files::{self, FileKind};
-use alluvium::frame::encode_frame;
 use alluvium::{Db, Error, Follower, Op, Options, Result, Start, WriteBatch, WriteOptions};
 
 const DIR_VAR: &str = "ALLUVIUM_TEST_FOLLOW_DIR";
@@ -118,85 +113,4 @@ fn write_all(db: &Db) -> Result<Vec<String>> {
         }
     }
     Ok(expected)
-}
-
-#[test]
-fn an_unfinished_last_record_means_not_yet() -> Result<()> {
-    let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
-    let db = Db::open(dir.path(), Options::default())?;
-    let first = db.put("a", "1")?;
-    db.close()?;
-    let newest = log_numbers(dir.path())?
-        .into_iter()
-        .max()
-        .expect("a log file");
-    let mut follower = Follower::open(dir.path(), Start::Beginning)?;
-    assert_eq!(follower.try_next()?.map(|b| b.first_seqno), Some(first));
-
-    let (mut payload, mut frame) = (Vec::new(), Vec::new());
-    let mut next = WriteBatch::new();
-    next.put("b", "2");
-    encode_record(&mut payload, first + 1, 0, &next, &[]);
-    encode_frame(&mut frame, &payload);
-    let path = files::log_path(dir.path(), newest);
-    let append = |bytes: &[u8]| -> Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
-        f.write_all(bytes).map_err(|e| Error::io(&path, e))
-    };
-    append(&frame[..frame.len() / 2])?;
-    assert_eq!(
-        follower.try_next()?,
-        None,
-        "half a record is not yet a record"
-    );
-    append(&frame[frame.len() / 2..])?;
-    assert_eq!(follower.try_next()?.map(|b| b.first_seqno), Some(first + 1));
-    Ok(())
-}
-
-#[test]
-fn a_deleted_position_is_feed_truncated() -> Result<()> {
-    let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
-    let db = Db::open(dir.path(), Options::default().memtable_size_bytes(8 * 1024))?;
-    for i in 0..50 {
-        db.write(batch(i), &WriteOptions::default())?;
-    }
-    let mut follower = Follower::open(dir.path(), Start::Beginning)?;
-    assert_eq!(follower.try_next()?.map(|b| b.first_seqno), Some(1));
-    // No subscription: flushes delete the log files the follower has not reached yet.
-    for i in 50..1000 {
-        db.write(batch(i), &WriteOptions::default())?;
-    }
-    db.flush()?;
-    // The gap shows when the next record arrives: the newest file is still empty.
-    let later = db.put("later", "1")?;
-    let result = std::iter::from_fn(|| follower.try_next().transpose()).find(|r| r.is_err());
-    let oldest = db.stats().feed_oldest_seqno;
-    assert!(
-        matches!(result, Some(Err(Error::FeedTruncated { oldest_available, .. })) if oldest_available == later),
-        "{result:?} (oldest {oldest})"
-    );
-    let err = Follower::open(dir.path(), Start::SeqNo(2)).err();
-    assert!(
-        matches!(err, Some(Error::FeedTruncated { requested: 2, oldest_available })
-            if oldest_available == later && later == oldest),
-        "{err:?}"
-    );
-    Ok(())
-}
-
-fn log_numbers(dir: &std::path::Path) -> Result<Vec<u64>> {
-    Ok(files::list(dir)?
-        .into_iter()
-        .filter_map(|k| {
-            if let FileKind::Log(n) = k {
-                Some(n)
-            } else {
-                None
-            }
-        })
-        .collect())
 }

@@ -1,10 +1,8 @@
 //! A stalled subscription holds back log deletion only up to the retention bound. Past it the
 //! oldest flushed log files go, the flushed log kept stays within the bound, the stalled
 //! subscription is cut off (stats say so) and its next read is `FeedTruncated` naming the
-//! oldest position still on disk; a subscription that keeps up loses nothing. Below the bound
-//! a subscription keeps every file it needs; the age bound cuts off the same way.
-use std::time::Duration;
-
+//! oldest position still on disk, also after a restart; a subscription that keeps up loses
+//! nothing.
 use alluvium::commit_log::LogFile;
 use alluvium::files::{self, FileKind};
 use alluvium::{Db, Error, Options, Result, Start, WriteBatch, WriteOptions};
@@ -88,70 +86,5 @@ fn a_stalled_subscription_is_cut_off_past_the_retention_bound() -> Result<()> {
     assert_eq!(db.stats().feed_oldest_seqno, oldest);
     assert!(db.open_subscription("stalled")?.try_next().is_err());
     db.close()?;
-    Ok(())
-}
-
-#[test]
-fn below_the_bound_a_subscription_keeps_every_file_it_needs() -> Result<()> {
-    let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
-    let db = Db::open(dir.path(), Options::default().memtable_size_bytes(8 * 1024))?;
-    db.create_subscription("slow", Start::Beginning)?;
-    write_batches(&db, 600)?;
-    let stats = db.stats();
-    assert!(
-        stats.flushes > 3 && !stats.subscriptions[0].cut_off,
-        "{stats:?}"
-    );
-    assert_eq!(stats.subscriptions[0].lag_seqnos, 600);
-    assert!(stats.subscriptions[0].lag_bytes >= stats.feed_retained_log_bytes);
-    assert_eq!(keep_up(&db, "slow")?, 600);
-    write_batches(&db, 10)?; // the next flush lets the files the subscription read go
-    let stats = db.stats();
-    assert_eq!(
-        stats.feed_retained_log_files, 1,
-        "only the file holding 601.. {stats:?}"
-    );
-    assert_eq!(stats.feed_oldest_seqno, 601);
-    assert_eq!(stats.subscriptions[0].lag_seqnos, 10);
-    Ok(())
-}
-
-#[test]
-fn the_age_bound_cuts_off_like_the_size_bound() -> Result<()> {
-    let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
-    let opts = Options::default()
-        .memtable_size_bytes(8 * 1024)
-        .feed_retention_age_max(Duration::from_millis(1));
-    let db = Db::open(dir.path(), opts)?;
-    db.create_subscription("slow", Start::Beginning)?;
-    write_batches(&db, 100)?;
-    std::thread::sleep(Duration::from_millis(20));
-    write_batches(&db, 100)?;
-    assert!(db.stats().subscriptions[0].cut_off);
-    let err = db.open_subscription("slow")?.try_next().err();
-    assert!(
-        matches!(err, Some(Error::FeedTruncated { requested: 1, .. })),
-        "{err:?}"
-    );
-    Ok(())
-}
-
-#[test]
-fn the_minimum_keeps_flushed_files_for_cursors_without_a_subscription() -> Result<()> {
-    let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
-    let opts = Options::default()
-        .memtable_size_bytes(8 * 1024)
-        .feed_retention_bytes_min(1 << 20);
-    let db = Db::open(dir.path(), opts)?;
-    write_batches(&db, 300)?;
-    let mut cursor = db.changes(Start::Beginning)?;
-    assert_eq!(cursor.try_next()?.map(|b| b.first_seqno), Some(1));
-    let bad = Options::default()
-        .feed_retention_bytes_min(2)
-        .feed_retention_bytes_max(1);
-    assert!(matches!(
-        Db::open(dir.path().join("x"), bad),
-        Err(Error::InvalidArgument(_))
-    ));
     Ok(())
 }
