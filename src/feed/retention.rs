@@ -11,7 +11,8 @@
 //!   `feed_retention_bytes_min`; but never once the flushed files kept exceed
 //!   `feed_retention_bytes_max` (the oldest goes first) or it was last written more than
 //!   `feed_retention_age_max` ago. A subscription whose position + 1 is then older than the
-//!   oldest retained sequence number is cut off: its next read is `Error::FeedTruncated`.
+//!   oldest retained sequence number is cut off: its next read is `Error::FeedTruncated`, and
+//!   it holds back nothing any more (the files it would need are gone).
 //!
 //! Retention runs after every flush, after a subscription is deleted, and at open.
 
@@ -68,8 +69,7 @@ fn deletable_prefix(inner: &Inner, logs: &LogIndex, positions: &[SeqNo]) -> usiz
     let mut kept_bytes: u64 = facts.iter().map(|f| f.size_bytes).sum();
     let mut n = 0;
     while n < flushed {
-        let last = logs.last_seqno_of(n).unwrap_or(SeqNo::MAX);
-        let wanted = positions.iter().any(|&p| p < last) || n >= min_start;
+        let wanted = needed(logs, n, positions) || n >= min_start;
         let over = kept_bytes > opts.feed_retention_bytes_max;
         let old = facts[n].age > opts.feed_retention_age_max;
         if wanted && !over && !old {
@@ -79,6 +79,19 @@ fn deletable_prefix(inner: &Inner, logs: &LogIndex, positions: &[SeqNo]) -> usiz
         n += 1;
     }
     n
+}
+
+/// True when a subscription that is not cut off needs file `n`, the oldest file kept if the
+/// files before it go: its position + 1 is at or after the file's first sequence number
+/// (anything older is gone) and before the file's last.
+fn needed(logs: &LogIndex, n: usize, positions: &[SeqNo]) -> bool {
+    let files = logs.files();
+    let (Some(file), Some(last)) = (files.get(n), logs.last_seqno_of(n)) else {
+        return true;
+    };
+    positions
+        .iter()
+        .any(|&p| p + 1 >= file.first_seqno && p < last)
 }
 
 /// The index of the first of the newest files whose sizes add up to at most `bytes`.
