@@ -70,7 +70,9 @@ pub use feed::{
     SubscriptionStats,
 };
 pub use key::{SeqNo, ValueKind};
-pub use options::{CompactionFailPoint, CompactionOptions, Compression, Options, RecoveryMode, WriteOptions};
+pub use options::{
+    CompactionFailPoint, CompactionOptions, Compression, Options, RecoveryMode, WriteOptions,
+};
 pub use read::DbIter;
 pub use recovery::{DroppedTail, RecoveryReport};
 pub use stats::{LevelStats, Stats};
