@@ -75,11 +75,16 @@ pub fn parse_file_name(name: &str) -> Option<FileKind> {
     }
 }
 
+/// The largest file number: a number above it in a file name is not alluvium's, and a version
+/// edit holding one is corruption. The bound leaves room to count past any number read from
+/// disk without overflowing (`FORMAT.md`, "Directory layout").
+pub const FILE_NUMBER_MAX: u64 = (1 << 63) - 1;
+
 fn parse_number(s: &str) -> Option<u64> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    s.parse().ok()
+    s.parse().ok().filter(|&n| n <= FILE_NUMBER_MAX)
 }
 
 /// Every alluvium file in `dir`, sorted by kind then number.

@@ -1,7 +1,8 @@
 //! Version edits: the records of the manifest.
 
 use crate::coding::{put_bytes, put_varint, Reader};
-use crate::key::SeqNo;
+use crate::files::FILE_NUMBER_MAX;
+use crate::key::{SeqNo, SEQNO_MAX};
 use crate::segment::{SegmentId, SegmentMeta};
 
 const TAG_LOG_NUMBER: u8 = 1;
@@ -124,12 +125,12 @@ fn encode_subscription(out: &mut Vec<u8>, change: &SubscriptionChange) {
 }
 
 fn decode_subscription(r: &mut Reader) -> Option<SubscriptionChange> {
-    let id = r.varint()?;
+    let id = file_number(r)?;
     let name = std::str::from_utf8(r.length_prefixed()?).ok()?.to_string();
     if name.is_empty() || name.len() > SUBSCRIPTION_NAME_MAX {
         return None;
     }
-    let position = r.varint()?;
+    let position = seqno(r)?;
     Some(SubscriptionChange::Set { id, name, position })
 }
 
@@ -151,17 +152,28 @@ fn encode_added(out: &mut Vec<u8>, a: &AddedSegment) {
     put_bytes(out, &m.largest);
 }
 
+/// A file number (also a segment id or a subscription id, which come from the same counter):
+/// at most [`FILE_NUMBER_MAX`], so that counting on from it cannot overflow.
+fn file_number(r: &mut Reader) -> Option<u64> {
+    r.varint().filter(|&n| n <= FILE_NUMBER_MAX)
+}
+
+/// A sequence number: at most [`SEQNO_MAX`], like every sequence number alluvium assigns.
+fn seqno(r: &mut Reader) -> Option<SeqNo> {
+    r.varint().filter(|&s| s <= SEQNO_MAX)
+}
+
 fn decode_field(r: &mut Reader, tag: u8, edit: &mut VersionEdit) -> Option<()> {
     match tag {
-        TAG_LOG_NUMBER => edit.log_number = Some(r.varint()?),
-        TAG_NEXT_FILE_NUMBER => edit.next_file_number = Some(r.varint()?),
-        TAG_LAST_SEQNO => edit.last_seqno = Some(r.varint()?),
+        TAG_LOG_NUMBER => edit.log_number = Some(file_number(r)?),
+        TAG_NEXT_FILE_NUMBER => edit.next_file_number = Some(file_number(r)?),
+        TAG_LAST_SEQNO => edit.last_seqno = Some(seqno(r)?),
         TAG_ADD_SEGMENT => edit.added.push(decode_added(r)?),
-        TAG_DELETE_SEGMENT => edit.deleted.push((level(r)?, r.varint()?)),
+        TAG_DELETE_SEGMENT => edit.deleted.push((level(r)?, file_number(r)?)),
         TAG_SUBSCRIPTION => edit.subscriptions.push(decode_subscription(r)?),
-        TAG_SUBSCRIPTION_DELETED => edit
-            .subscriptions
-            .push(SubscriptionChange::Delete { id: r.varint()? }),
+        TAG_SUBSCRIPTION_DELETED => edit.subscriptions.push(SubscriptionChange::Delete {
+            id: file_number(r)?,
+        }),
         _ => return None,
     }
     Some(())
@@ -174,11 +186,11 @@ fn level(r: &mut Reader) -> Option<u32> {
 
 fn decode_added(r: &mut Reader) -> Option<AddedSegment> {
     let level = level(r)?;
-    let id = r.varint()?;
+    let id = file_number(r)?;
     let meta = SegmentMeta {
         size_bytes: r.varint()?,
-        seqno_min: r.varint()?,
-        seqno_max: r.varint()?,
+        seqno_min: seqno(r)?,
+        seqno_max: seqno(r)?,
         entry_count: r.varint()?,
         tombstone_count: r.varint()?,
         smallest: r.length_prefixed()?.to_vec(),

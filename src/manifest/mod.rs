@@ -326,6 +326,16 @@ fn open_segments(dir: &Path, state: &ManifestState) -> Result<Vec<Arc<LiveSegmen
             );
             return Err(Error::corruption(&path, 0, detail));
         }
+        if segment.meta() != added.meta {
+            // Versions order and skip segments by the manifest's key and sequence ranges, so
+            // a description that disagrees with the file would hide or misplace its entries.
+            let detail = format!(
+                "segment properties disagree with the manifest: the file holds {:?}, the manifest says {:?}",
+                segment.meta(),
+                added.meta
+            );
+            return Err(Error::corruption(&path, 0, detail));
+        }
         out.push(LiveSegment::new(Arc::new(segment), added.meta.clone()));
     }
     Ok(out)
