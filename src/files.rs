@@ -7,6 +7,7 @@ use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, IoContext, Result};
+use crate::fs::FileSystem;
 
 /// Name of the file holding the current manifest's name.
 pub const CURRENT: &str = "CURRENT";
@@ -101,22 +102,30 @@ pub fn list(dir: &Path) -> Result<Vec<FileKind>> {
 }
 
 /// Fsyncs a directory so that file creations, renames and deletions in it are durable.
-pub fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir).and_then(|d| d.sync_all()).at(dir)
+pub fn sync_dir(fs: &dyn FileSystem, dir: &Path) -> Result<()> {
+    fs.sync_dir(dir).at(dir)
 }
 
 /// Writes `contents` to `path` atomically: write a temporary file, fsync it, rename it over
 /// `path`, fsync the directory.
-pub fn write_atomically(dir: &Path, tmp: &Path, path: &Path, contents: &[u8]) -> Result<()> {
-    fs::write(tmp, contents).at(tmp)?;
-    File::open(tmp).and_then(|f| f.sync_all()).at(tmp)?;
-    fs::rename(tmp, path).at(path)?;
-    sync_dir(dir)
+pub fn write_atomically(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    tmp: &Path,
+    path: &Path,
+    contents: &[u8],
+) -> Result<()> {
+    let mut file = fs.create_new(tmp).at(tmp)?;
+    file.write_all(contents)
+        .and_then(|()| file.sync_data())
+        .at(tmp)?;
+    fs.rename(tmp, path).at(path)?;
+    sync_dir(fs, dir)
 }
 
 /// Removes a file, ignoring "not found".
-pub fn remove_if_exists(path: &Path) -> Result<()> {
-    match fs::remove_file(path) {
+pub fn remove_if_exists(fs: &dyn FileSystem, path: &Path) -> Result<()> {
+    match fs.remove_file(path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(path, e)),
         _ => Ok(()),
     }

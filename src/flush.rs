@@ -24,7 +24,7 @@ pub fn write_segment(
     let mut writer = SegmentWriter::create(&path, opts)?;
     mem.for_each(|ikey, value| writer.add(ikey, value))?;
     let meta = writer.finish()?;
-    files::sync_dir(dir)?;
+    files::sync_dir(&**opts.file_system_value(), dir)?;
     let segment = Arc::new(Segment::open(&path, id)?);
     let added = AddedSegment {
         level: 0,

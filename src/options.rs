@@ -1,6 +1,9 @@
 //! Options for opening a database, writing and reading, with their documented defaults.
 
+use std::sync::Arc;
+
 use crate::error::{Error, Result};
+use crate::fs::{FileSystem, OsFileSystem};
 
 /// The largest key alluvium accepts: 64 KiB. Empty keys are allowed.
 pub const KEY_SIZE_MAX: usize = 64 * 1024;
@@ -57,6 +60,7 @@ pub struct Options {
     pub(crate) feed_retention_bytes_min: u64,
     pub(crate) feed_retention_bytes_max: u64,
     pub(crate) feed_retention_age_max: std::time::Duration,
+    pub(crate) file_system: Arc<dyn FileSystem>,
 }
 
 /// Where an injected compaction failure strikes (fault-injection tests only).
@@ -126,6 +130,7 @@ impl Default for Options {
             feed_retention_bytes_min: 0,
             feed_retention_bytes_max: 1 << 30,
             feed_retention_age_max: std::time::Duration::from_secs(7 * 24 * 3600),
+            file_system: Arc::new(OsFileSystem),
         }
     }
 }
@@ -271,6 +276,20 @@ impl Options {
     pub fn compaction_fail_point(mut self, point: CompactionFailPoint) -> Self {
         self.compaction.fail_point = point;
         self
+    }
+
+    /// The layer every file change goes through (default: the operating system). Tests pass
+    /// a [`FaultInjectingFs`](crate::fs::FaultInjectingFs) here to inject failing syncs, a
+    /// full disk, crashes and power loss.
+    #[must_use]
+    pub fn file_system(mut self, fs: Arc<dyn FileSystem>) -> Self {
+        self.file_system = fs;
+        self
+    }
+
+    /// The file layer.
+    pub fn file_system_value(&self) -> &Arc<dyn FileSystem> {
+        &self.file_system
     }
 
     /// Checks every option; called by `Db::open`.

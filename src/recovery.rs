@@ -12,6 +12,7 @@ use crate::db::{BgState, Inner, SuperVersion};
 use crate::error::{Error, IoContext, Result};
 use crate::feed::{FeedState, LogIndex, SubscriptionTable};
 use crate::files::{self, DirLock, FileKind};
+use crate::fs::FileSystem;
 use crate::key::SeqNo;
 use crate::manifest::{read_current, read_manifest, ManifestState, VersionSet};
 use crate::memtable::Memtable;
@@ -57,7 +58,8 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<Inner>> {
     let mut state = load_state(dir, &opts, &listing)?;
     let newest = listing.iter().filter_map(file_number).max().unwrap_or(0);
     state.next_file_number = state.next_file_number.max(newest + 1).max(1);
-    let mut versions = VersionSet::open(dir, state)?;
+    let fs = opts.file_system_value().clone();
+    let mut versions = VersionSet::open(fs.clone(), dir, state)?;
     remove_orphans(dir, &versions, &listing)?;
     let logs: Vec<u64> = listing
         .iter()
@@ -70,7 +72,7 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<Inner>> {
     let mem = Memtable::new(logs.first().copied().unwrap_or(log_number));
     let mut subs = SubscriptionTable::from_manifest(&versions.state().subscriptions);
     let report = replay(
-        dir,
+        (&*fs, dir),
         &logs,
         (&mem, &mut subs),
         versions.state().last_seqno,
@@ -78,7 +80,7 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<Inner>> {
     )?;
     let index = LogIndex::build(dir, log_number, report.last_seqno + 1)?;
     let feed = FeedState::new(index, subs, versions.state().log_number);
-    let writer = LogWriter::create(dir, log_number)?;
+    let writer = LogWriter::create(&*fs, dir, log_number)?;
     let version = versions.current();
     let sv = SuperVersion {
         mem: Arc::new(mem),
@@ -126,9 +128,10 @@ fn prepare_dir(dir: &Path, opts: &Options) -> Result<()> {
             dir.display()
         )));
     }
-    std::fs::create_dir_all(dir).at(dir)?;
+    let fs = opts.file_system_value();
+    fs.create_dir_all(dir).at(dir)?;
     match dir.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => files::sync_dir(parent),
+        Some(parent) if !parent.as_os_str().is_empty() => files::sync_dir(&**fs, parent),
         _ => Ok(()),
     }
 }
@@ -176,6 +179,7 @@ fn file_number(kind: &FileKind) -> Option<u64> {
 /// than the flushed point stay: change-feed retention decides about them once the database is
 /// open (`feed::apply_retention`).
 fn remove_orphans(dir: &Path, versions: &VersionSet, listing: &[FileKind]) -> Result<()> {
+    let fs = &**versions.file_system();
     let state = versions.state();
     let stale_manifest = |n: u64| files::manifest_path(dir, n) != versions.manifest_path();
     let live = |id: u64| state.levels.iter().flatten().any(|s| s.id == id);
@@ -186,14 +190,14 @@ fn remove_orphans(dir: &Path, versions: &VersionSet, listing: &[FileKind]) -> Re
             FileKind::Manifest(n) if stale_manifest(n) => files::manifest_path(dir, n),
             _ => continue,
         };
-        files::remove_if_exists(&path)?;
+        files::remove_if_exists(fs, &path)?;
     }
     Ok(())
 }
 
 /// Replays log files `logs` (ascending) into `mem`, skipping what segments already hold.
 fn replay(
-    dir: &Path,
+    (fs, dir): (&dyn FileSystem, &Path),
     logs: &[u64],
     (mem, subs): (&Memtable, &mut SubscriptionTable),
     flushed: SeqNo,
@@ -212,11 +216,11 @@ fn replay(
         match stop {
             Ok(None) => {}
             Ok(Some(dropped)) => {
-                truncate(&path, dropped.offset)?;
+                truncate(fs, &path, dropped.offset)?;
                 log_dropped(&dropped);
                 report.dropped.push(dropped);
                 if mode == RecoveryMode::PointInTime {
-                    remove_later_logs(dir, &logs[i + 1..], &mut report)?;
+                    remove_later_logs((fs, dir), &logs[i + 1..], &mut report)?;
                     break;
                 }
             }
@@ -313,19 +317,19 @@ fn judge_tail(
 
 /// Cuts a log file at `offset`; a file cut inside its header is removed, since an empty or
 /// header-less file that is no longer the newest would read as corruption at the next open.
-fn truncate(path: &Path, offset: u64) -> Result<()> {
+fn truncate(fs: &dyn FileSystem, path: &Path, offset: u64) -> Result<()> {
     if offset < LOG_HEADER_LEN as u64 {
-        files::remove_if_exists(path)?;
-        return files::sync_dir(path.parent().unwrap_or(Path::new(".")));
+        files::remove_if_exists(fs, path)?;
+        return files::sync_dir(fs, path.parent().unwrap_or(Path::new(".")));
     }
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .open(path)
-        .at(path)?;
-    file.set_len(offset).and_then(|()| file.sync_all()).at(path)
+    fs.truncate(path, offset).at(path)
 }
 
-fn remove_later_logs(dir: &Path, later: &[u64], report: &mut RecoveryReport) -> Result<()> {
+fn remove_later_logs(
+    (fs, dir): (&dyn FileSystem, &Path),
+    later: &[u64],
+    report: &mut RecoveryReport,
+) -> Result<()> {
     for &n in later {
         let path = files::log_path(dir, n);
         let len = std::fs::metadata(&path).at(&path)?.len();
@@ -336,10 +340,10 @@ fn remove_later_logs(dir: &Path, later: &[u64], report: &mut RecoveryReport) -> 
             bytes: len,
             reason,
         });
-        files::remove_if_exists(&path)?;
+        files::remove_if_exists(fs, &path)?;
         report.removed_logs.push(path);
     }
-    files::sync_dir(dir)
+    files::sync_dir(fs, dir)
 }
 
 fn log_dropped(d: &DroppedTail) {

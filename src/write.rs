@@ -319,7 +319,7 @@ fn rotate(inner: &Inner, log: &mut LogState) -> Result<()> {
     // newest log file can ever have a torn tail.
     log.writer.sync()?;
     let number = inner.versions.lock().new_file_number();
-    log.writer = LogWriter::create(&inner.dir, number)?;
+    log.writer = LogWriter::create(&**inner.opts.file_system_value(), &inner.dir, number)?;
     inner.feed.logs.lock().push(number, log.last_seqno + 1);
     let _guard = inner.sv_lock.lock();
     let sv = inner.super_version.load_full();

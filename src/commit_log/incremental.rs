@@ -224,7 +224,7 @@ mod tests {
     #[test]
     fn a_growing_file_is_read_record_by_record_and_a_half_frame_is_pending() {
         let dir = tempfile::tempdir().unwrap();
-        let mut w = LogWriter::create(dir.path(), 1).unwrap();
+        let mut w = LogWriter::create(&crate::fs::OsFileSystem, dir.path(), 1).unwrap();
         let path = crate::files::log_path(dir.path(), 1);
         let mut r = LogFileReader::open(&path).unwrap().unwrap();
         assert!(matches!(

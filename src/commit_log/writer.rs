@@ -1,12 +1,11 @@
 //! Appending to a commit log file.
 
-use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::{LOG_FORMAT_VERSION, LOG_HEADER_LEN, LOG_MAGIC};
 use crate::error::{IoContext, Result};
 use crate::files;
+use crate::fs::{FileSystem, WritableFile};
 
 /// An open commit log file that only grows.
 ///
@@ -15,7 +14,7 @@ use crate::files;
 /// mutex while appending).
 #[derive(Debug)]
 pub struct LogWriter {
-    file: File,
+    file: Box<dyn WritableFile>,
     path: PathBuf,
     number: u64,
     size_bytes: u64,
@@ -24,16 +23,12 @@ pub struct LogWriter {
 impl LogWriter {
     /// Creates log file `number` in `dir`, writes and syncs its header, and syncs the directory
     /// so the file's existence is durable before any record depends on it.
-    pub fn create(dir: &Path, number: u64) -> Result<LogWriter> {
+    pub fn create(fs: &dyn FileSystem, dir: &Path, number: u64) -> Result<LogWriter> {
         let path = files::log_path(dir, number);
-        let mut file = File::options()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .at(&path)?;
+        let mut file = fs.create_new(&path).at(&path)?;
         file.write_all(&file_header()).at(&path)?;
         file.sync_data().at(&path)?;
-        files::sync_dir(dir)?;
+        files::sync_dir(fs, dir)?;
         let size_bytes = LOG_HEADER_LEN as u64;
         Ok(LogWriter {
             file,

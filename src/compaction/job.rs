@@ -109,7 +109,7 @@ fn finish(
     outputs: Vec<(AddedSegment, PathBuf)>,
     dropped: u64,
 ) -> Result<JobOutcome> {
-    files::sync_dir(ctx.dir)?;
+    files::sync_dir(&**ctx.opts.file_system_value(), ctx.dir)?;
     let mut edit = VersionEdit::default();
     let mut opened = Vec::new();
     for (added, path) in outputs {

@@ -43,7 +43,10 @@ pub(crate) fn apply_retention(inner: &Inner) -> Result<()> {
         doomed
     };
     for entry in doomed {
-        files::remove_if_exists(&files::log_path(&inner.dir, entry.number))?;
+        files::remove_if_exists(
+            &**inner.opts.file_system_value(),
+            &files::log_path(&inner.dir, entry.number),
+        )?;
     }
     Ok(())
 }

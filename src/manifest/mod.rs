@@ -9,8 +9,6 @@ mod edit;
 mod version;
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -22,6 +20,7 @@ use crate::files;
 use crate::frame::{
     encode_frame, file_header, read_file_header, Frame, FrameReader, FILE_HEADER_LEN,
 };
+use crate::fs::{FileSystem, WritableFile};
 use crate::key::SeqNo;
 use crate::segment::Segment;
 
@@ -174,7 +173,7 @@ pub fn read_manifest(path: &Path) -> Result<(ManifestState, Vec<VersionEdit>)> {
 /// The manifest being appended to.
 #[derive(Debug)]
 pub struct ManifestWriter {
-    file: File,
+    file: Box<dyn WritableFile>,
     path: PathBuf,
 }
 
@@ -182,6 +181,7 @@ impl ManifestWriter {
     /// Creates manifest `number` holding `state`, syncs it, points `CURRENT` at it (atomically)
     /// and removes the manifest `CURRENT` named before, if any.
     pub fn create(
+        fs: &dyn FileSystem,
         dir: &Path,
         number: u64,
         state: &ManifestState,
@@ -190,20 +190,16 @@ impl ManifestWriter {
         let path = files::manifest_path(dir, number);
         let mut buf = file_header(MANIFEST_MAGIC, MANIFEST_FORMAT_VERSION);
         encode_frame(&mut buf, &state.snapshot_edit().encode());
-        let mut file = File::options()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .at(&path)?;
+        let mut file = fs.create_new(&path).at(&path)?;
         file.write_all(&buf)
-            .and_then(|()| file.sync_all())
+            .and_then(|()| file.sync_data())
             .at(&path)?;
         let previous = read_current(dir).ok();
         let current = format!("{}\n", files::manifest_name(number));
         let tmp = files::temp_path(dir, temp_number);
-        files::write_atomically(dir, &tmp, &dir.join(files::CURRENT), current.as_bytes())?;
+        files::write_atomically(fs, dir, &tmp, &dir.join(files::CURRENT), current.as_bytes())?;
         if let Some(old) = previous.filter(|p| *p != path) {
-            files::remove_if_exists(&old)?;
+            files::remove_if_exists(fs, &old)?;
         }
         Ok(ManifestWriter { file, path })
     }
@@ -231,6 +227,7 @@ impl ManifestWriter {
 /// which makes the edit durable before it becomes visible.
 #[derive(Debug)]
 pub struct VersionSet {
+    fs: Arc<dyn FileSystem>,
     dir: PathBuf,
     state: ManifestState,
     current: Arc<Version>,
@@ -239,16 +236,21 @@ pub struct VersionSet {
 
 impl VersionSet {
     /// Opens every segment `state` names, then writes a fresh manifest describing it.
-    pub fn open(dir: &Path, mut state: ManifestState) -> Result<VersionSet> {
+    pub fn open(
+        fs: Arc<dyn FileSystem>,
+        dir: &Path,
+        mut state: ManifestState,
+    ) -> Result<VersionSet> {
         state.levels.resize_with(LEVELS, Vec::new);
         let opened = open_segments(dir, &state)?;
         let (version, _) = Version::empty().apply(&state.snapshot_edit(), &opened)?;
         let manifest_number = state.next_file_number;
         let temp_number = manifest_number + 1;
         state.next_file_number += 2;
-        let manifest = ManifestWriter::create(dir, manifest_number, &state, temp_number)?;
+        let manifest = ManifestWriter::create(&*fs, dir, manifest_number, &state, temp_number)?;
         let current = Arc::new(version);
         Ok(VersionSet {
+            fs,
             dir: dir.to_path_buf(),
             state,
             current,
@@ -298,6 +300,11 @@ impl VersionSet {
     /// The path of the manifest being appended to.
     pub fn manifest_path(&self) -> &Path {
         self.manifest.path()
+    }
+
+    /// The file layer.
+    pub fn file_system(&self) -> &Arc<dyn FileSystem> {
+        &self.fs
     }
 
     /// The database directory.

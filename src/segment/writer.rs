@@ -1,7 +1,6 @@
 //! Writes one segment file front to back: data blocks, then the filter, index and
 //! properties blocks, then the footer.
 
-use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -13,6 +12,7 @@ use super::format::{
 };
 use super::SegmentMeta;
 use crate::error::{Error, IoContext, Result};
+use crate::fs::WriteAdapter;
 use crate::key::{self, ValueKind, TRAILER_LEN};
 use crate::options::{Compression, Options, KEY_SIZE_MAX, VALUE_SIZE_MAX};
 
@@ -26,7 +26,7 @@ use crate::options::{Compression, Options, KEY_SIZE_MAX, VALUE_SIZE_MAX};
 #[derive(Debug)]
 pub struct SegmentWriter {
     path: PathBuf,
-    file: BufWriter<File>,
+    file: BufWriter<WriteAdapter>,
     offset: u64,
     block_size_bytes: usize,
     compression: Compression,
@@ -40,14 +40,10 @@ impl SegmentWriter {
     /// Creates the file (`create_new`: an existing file is an error) at `path`.
     pub fn create(path: &Path, opts: &Options) -> Result<Self> {
         opts.validate()?;
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(path)
-            .at(path)?;
+        let file = opts.file_system_value().create_new(path).at(path)?;
         Ok(SegmentWriter {
             path: path.to_path_buf(),
-            file: BufWriter::with_capacity(64 * 1024, file),
+            file: BufWriter::with_capacity(64 * 1024, WriteAdapter(file)),
             offset: 0,
             block_size_bytes: opts.block_size_bytes_value(),
             compression: opts.compression_value(),
@@ -184,7 +180,7 @@ impl SegmentWriter {
 
     fn sync(&mut self) -> Result<()> {
         self.file.flush().at(&self.path)?;
-        self.file.get_ref().sync_data().at(&self.path)
+        self.file.get_mut().0.sync_data().at(&self.path)
     }
 }
 
