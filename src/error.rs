@@ -80,6 +80,14 @@ impl Error {
         }
     }
 
+    /// True for an I/O error saying the disk (or a quota) is full: the operation failed
+    /// cleanly and may succeed once space is freed.
+    pub fn is_no_space(&self) -> bool {
+        use std::io::ErrorKind;
+        matches!(self, Error::Io { source, .. }
+            if matches!(source.kind(), ErrorKind::StorageFull | ErrorKind::QuotaExceeded))
+    }
+
     /// True for [`Error::Corruption`].
     pub fn is_corruption(&self) -> bool {
         matches!(self, Error::Corruption { .. })

@@ -21,9 +21,12 @@ pub fn write_segment(
     opts: &Options,
 ) -> Result<(AddedSegment, Arc<LiveSegment>)> {
     let path = files::segment_path(dir, id);
-    let mut writer = SegmentWriter::create(&path, opts)?;
-    mem.for_each(|ikey, value| writer.add(ikey, value))?;
-    let meta = writer.finish()?;
+    let written = write_file(&path, mem, opts);
+    if written.is_err() {
+        // Best effort: a leftover file is an orphan that the next open removes anyway.
+        let _ = files::remove_if_exists(&**opts.file_system_value(), &path);
+    }
+    let meta = written?;
     files::sync_dir(&**opts.file_system_value(), dir)?;
     let segment = Arc::new(Segment::open(&path, id)?);
     let added = AddedSegment {
@@ -32,4 +35,10 @@ pub fn write_segment(
         meta: meta.clone(),
     };
     Ok((added, LiveSegment::new(segment, meta)))
+}
+
+fn write_file(path: &Path, mem: &Memtable, opts: &Options) -> Result<crate::segment::SegmentMeta> {
+    let mut writer = SegmentWriter::create(path, opts)?;
+    mem.for_each(|ikey, value| writer.add(ikey, value))?;
+    writer.finish()
 }

@@ -20,6 +20,7 @@ pub(crate) struct Counters {
     pub flushes: AtomicU64,
     pub flush_us: AtomicU64,
     pub flushed_bytes: AtomicU64,
+    pub background_retries: AtomicU64,
 }
 
 /// One level of the tree.
@@ -79,6 +80,8 @@ pub struct Stats {
     /// (flushed + compacted bytes) / user bytes since open: the write amplification of the
     /// tree, commit log excluded.
     pub write_amplification: f64,
+    /// Flushes and compactions retried after a full disk.
+    pub background_retries: u64,
     /// Estimated bytes compaction still has to rewrite.
     pub pending_compaction_bytes: u64,
     /// The level that level 0 compacts into.
@@ -144,6 +147,7 @@ pub(crate) fn collect(inner: &Inner) -> Stats {
         flushed_bytes,
         compaction_bytes_written,
         write_amplification: ratio(flushed_bytes + compaction_bytes_written, user_bytes),
+        background_retries: get(&c.background_retries),
         pending_compaction_bytes: inner.compactor.pending_bytes.load(Ordering::Relaxed),
         base_level: targets.base_level,
         flushes: get(&c.flushes),

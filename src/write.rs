@@ -130,6 +130,13 @@ fn lead(inner: &Inner, group: &[Arc<PendingWrite>]) {
                 *w.result.lock() = Some(Ok(first));
             }
         }
+        // A full disk before anything became durable is not sticky: the group fails, the
+        // log file was cut back, and the next write may succeed once space is freed.
+        Err(e) if e.is_no_space() => {
+            for w in group {
+                *w.result.lock() = Some(Err(copy_error(&e)));
+            }
+        }
         Err(e) => {
             let msg = e.to_string();
             if !matches!(e, Error::Closed(_)) {
@@ -161,9 +168,13 @@ fn commit_group(
         firsts.push(seqno + u64::from(!w.batch.ops().is_empty()));
         seqno += w.batch.len() as u64;
     }
-    log.writer.append(&log.frames)?;
+    if let Err(e) = log.writer.append(&log.frames) {
+        return Err(undo_append(inner, log, e));
+    }
     if group.iter().any(|w| w.sync) {
-        log.writer.sync()?;
+        // After a failed fdatasync nothing is known about what reached the disk: never
+        // retried, never reported as a full disk (it stops writes; see `lead`).
+        log.writer.sync().map_err(|e| sticky(&e))?;
         inner.counters.log_syncs.fetch_add(1, Ordering::Relaxed);
     }
     let mem = inner.super_version.load().mem.clone();
@@ -194,6 +205,42 @@ fn apply_acks(inner: &Inner, group: &[Arc<PendingWrite>], firsts: &[SeqNo]) {
     for (w, first) in with_acks {
         let after = first + (w.batch.len() as u64).saturating_sub(1);
         inner.feed.subs.lock().apply_acks(after, &w.acks);
+    }
+}
+
+/// After a failed append: cuts the log file back to its last complete record. If that works
+/// a full disk stays a full disk (not sticky); otherwise the error becomes sticky.
+fn undo_append(inner: &Inner, log: &mut LogState, e: Error) -> Error {
+    match log.writer.rollback(&**inner.opts.file_system_value()) {
+        Ok(()) if e.is_no_space() => e,
+        _ => sticky(&e),
+    }
+}
+
+/// The same error, never classified as a full disk.
+fn sticky(e: &Error) -> Error {
+    let source = std::io::Error::other(e.to_string());
+    Error::Io {
+        path: inner_path(e),
+        source,
+    }
+}
+
+fn inner_path(e: &Error) -> std::path::PathBuf {
+    match e {
+        Error::Io { path, .. } | Error::Corruption { path, .. } => path.clone(),
+        _ => std::path::PathBuf::new(),
+    }
+}
+
+/// A copy of an I/O error for every writer of a failed group.
+fn copy_error(e: &Error) -> Error {
+    match e {
+        Error::Io { path, source } => Error::Io {
+            path: path.clone(),
+            source: std::io::Error::new(source.kind(), source.to_string()),
+        },
+        other => Error::Closed(other.to_string()),
     }
 }
 
@@ -317,7 +364,7 @@ fn wait_for_flush(inner: &Inner) -> Result<()> {
 fn rotate(inner: &Inner, log: &mut LogState) -> Result<()> {
     // The old file is complete: make it durable before a newer file exists, so that only the
     // newest log file can ever have a torn tail.
-    log.writer.sync()?;
+    log.writer.sync().map_err(|e| sticky(&e))?;
     let number = inner.versions.lock().new_file_number();
     log.writer = LogWriter::create(&**inner.opts.file_system_value(), &inner.dir, number)?;
     inner.feed.logs.lock().push(number, log.last_seqno + 1);
@@ -385,6 +432,7 @@ pub(crate) fn close_log(inner: &Inner) -> Result<()> {
 
 /// The flush thread: turns immutable memtables into level-0 segments, oldest first.
 pub(crate) fn flush_loop(inner: &Arc<Inner>) {
+    let mut delay = BACKOFF_MIN;
     loop {
         let Some(mem) = next_to_flush(inner) else {
             return;
@@ -398,13 +446,39 @@ pub(crate) fn flush_loop(inner: &Arc<Inner>) {
                     .flush_us
                     .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
             }
+            Err(e) if e.is_no_space() => {
+                // Not sticky: writers stall on the full memtables until space is back.
+                inner
+                    .counters
+                    .background_retries
+                    .fetch_add(1, Ordering::Relaxed);
+                if !back_off(inner, &mut delay) {
+                    return;
+                }
+                continue;
+            }
             Err(e) => {
                 set_bg_error(inner, format!("flush failed: {e}"));
                 return;
             }
         }
+        delay = BACKOFF_MIN;
         notify_bg(inner);
     }
+}
+
+const BACKOFF_MIN: std::time::Duration = std::time::Duration::from_millis(10);
+const BACKOFF_MAX: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Sleeps `delay` (doubling it up to a second) before background work retries after a full
+/// disk; false when the database closed meanwhile.
+pub(crate) fn back_off(inner: &Inner, delay: &mut std::time::Duration) -> bool {
+    let mut bg = inner.bg.lock();
+    if !bg.shutdown {
+        inner.bg_cv.wait_for(&mut bg, *delay);
+    }
+    *delay = (*delay * 2).min(BACKOFF_MAX);
+    !bg.shutdown && bg.error.is_none()
 }
 
 fn next_to_flush(inner: &Inner) -> Option<Arc<Memtable>> {
@@ -442,7 +516,11 @@ fn flush_one(inner: &Inner, mem: &Arc<Memtable>) -> Result<()> {
         edit.last_seqno = Some(last_seqno);
         // Positions acknowledged by the flushed batches become durable with their data.
         edit.subscriptions = inner.feed.subs.lock().take_flushed(last_seqno);
-        vs.log_and_apply(edit, &opened)?;
+        if let Err(e) = vs.log_and_apply(edit, &opened) {
+            // The segment was never named: delete it once dropped (a retry writes another).
+            opened.iter().for_each(|s| s.mark_obsolete());
+            return Err(e);
+        }
     }
     crate::compaction::install_current_version(inner, Some(mem));
     inner

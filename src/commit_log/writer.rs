@@ -26,9 +26,14 @@ impl LogWriter {
     pub fn create(fs: &dyn FileSystem, dir: &Path, number: u64) -> Result<LogWriter> {
         let path = files::log_path(dir, number);
         let mut file = fs.create_new(&path).at(&path)?;
-        file.write_all(&file_header()).at(&path)?;
-        file.sync_data().at(&path)?;
-        files::sync_dir(fs, dir)?;
+        let started = file
+            .write_all(&file_header())
+            .and_then(|()| file.sync_data());
+        if let Err(e) = started.at(&path).and_then(|()| files::sync_dir(fs, dir)) {
+            // A half-made file that is not the newest would read as corruption at open.
+            let _ = fs.remove_file(&path);
+            return Err(e);
+        }
         let size_bytes = LOG_HEADER_LEN as u64;
         Ok(LogWriter {
             file,
@@ -43,6 +48,12 @@ impl LogWriter {
         self.file.write_all(frames).at(&self.path)?;
         self.size_bytes += frames.len() as u64;
         Ok(())
+    }
+
+    /// Cuts off whatever a failed [`LogWriter::append`] left behind, so the file ends at the
+    /// last complete record again and later appends follow it.
+    pub fn rollback(&mut self, fs: &dyn FileSystem) -> Result<()> {
+        fs.truncate(&self.path, self.size_bytes).at(&self.path)
     }
 
     /// `fdatasync`s the file.

@@ -138,6 +138,7 @@ fn has_work(inner: &Inner) -> bool {
 
 /// The compaction thread: waits for work, runs one job at a time, until shutdown.
 pub(crate) fn compaction_loop(inner: &Arc<Inner>) {
+    let mut delay = std::time::Duration::from_millis(10);
     loop {
         {
             let mut bg = inner.bg.lock();
@@ -152,8 +153,21 @@ pub(crate) fn compaction_loop(inner: &Arc<Inner>) {
             }
         }
         match run_picked(inner) {
-            Ok(_) => notify(inner),
+            Ok(_) => {
+                delay = std::time::Duration::from_millis(10);
+                notify(inner);
+            }
             Err(_) if inner.closed.load(Ordering::Acquire) => return,
+            Err(e) if e.is_no_space() => {
+                // The job removed its outputs; retry once space may be back.
+                inner
+                    .counters
+                    .background_retries
+                    .fetch_add(1, Ordering::Relaxed);
+                if !crate::write::back_off(inner, &mut delay) {
+                    return;
+                }
+            }
             Err(e) => {
                 crate::write::set_bg_error(inner, format!("compaction failed: {e}"));
                 return;
@@ -208,10 +222,18 @@ fn execute(inner: &Inner, job: &Job) -> Result<JobOutcome> {
     };
     let outcome = job::run(job, &ctx)?;
     fail_at(inner, CompactionFailPoint::AfterOutputs)?;
-    inner
+    let applied = inner
         .versions
         .lock()
-        .log_and_apply(outcome.edit.clone(), &outcome.opened)?;
+        .log_and_apply(outcome.edit.clone(), &outcome.opened);
+    if let Err(e) = applied {
+        // The outputs were never named: delete them once dropped (a retry writes others).
+        // A move's "output" is its live input, which must stay.
+        if !job.is_trivial_move() {
+            outcome.opened.iter().for_each(|s| s.mark_obsolete());
+        }
+        return Err(e);
+    }
     fail_at(inner, CompactionFailPoint::AfterManifest)?;
     install_current_version(inner, None);
     Ok(outcome)

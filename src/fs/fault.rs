@@ -38,6 +38,8 @@ struct FileState {
 #[derive(Debug, Default)]
 struct State {
     fault: Option<FaultKind>,
+    /// When set, faults hit only files whose name ends with this (".seg", ".log", ...).
+    only_suffix: Option<String>,
     ops: u64,
     faults_injected: u64,
     files: HashMap<PathBuf, FileState>,
@@ -68,6 +70,12 @@ impl FaultInjectingFs {
         s.ops = 0;
     }
 
+    /// Limits faults to files whose name ends with `suffix` (`None`: every file and
+    /// directory operation).
+    pub fn only_for(&self, suffix: Option<&str>) {
+        self.state.lock().only_suffix = suffix.map(str::to_owned);
+    }
+
     /// Operations seen since the last [`FaultInjectingFs::set_fault`].
     pub fn ops(&self) -> u64 {
         self.state.lock().ops
@@ -79,9 +87,16 @@ impl FaultInjectingFs {
     }
 
     /// Counts an operation and returns the error to inject for it, if any.
-    fn check(&self, is_sync: bool, is_write: bool) -> io::Result<()> {
+    fn check(&self, path: &Path, is_sync: bool, is_write: bool) -> io::Result<()> {
         let mut s = self.state.lock();
         s.ops += 1;
+        let name = path.to_string_lossy();
+        if s.only_suffix
+            .as_ref()
+            .is_some_and(|suffix| !name.ends_with(suffix.as_str()))
+        {
+            return Ok(());
+        }
         let fail = match s.fault {
             Some(FaultKind::SyncFails) if is_sync => {
                 Some(injected(io::ErrorKind::Other, "EIO on sync"))
@@ -159,14 +174,14 @@ struct FaultFile {
 
 impl WritableFile for FaultFile {
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        self.fs.check(false, true)?;
+        self.fs.check(&self.path, false, true)?;
         self.inner.write_all(buf)?;
         self.fs.wrote(&self.path, buf.len() as u64);
         Ok(())
     }
 
     fn sync_data(&mut self) -> io::Result<()> {
-        self.fs.check(true, false)?;
+        self.fs.check(&self.path, true, false)?;
         self.inner.sync_data()?;
         self.fs.synced(&self.path);
         Ok(())
@@ -175,7 +190,7 @@ impl WritableFile for FaultFile {
 
 impl FileSystem for FaultInjectingFs {
     fn create_new(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
-        self.check(false, true)?;
+        self.check(path, false, true)?;
         let inner = OsFileSystem.create_new(path)?;
         self.state
             .lock()
@@ -189,7 +204,7 @@ impl FileSystem for FaultInjectingFs {
     }
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        self.check(true, false)?;
+        self.check(dir, true, false)?;
         OsFileSystem.sync_dir(dir)?;
         let mut s = self.state.lock();
         for (path, f) in s.files.iter_mut() {
@@ -202,7 +217,7 @@ impl FileSystem for FaultInjectingFs {
     }
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        self.check(false, false)?;
+        self.check(to, false, false)?;
         let previous = std::fs::read(to).ok();
         OsFileSystem.rename(from, to)?;
         let mut s = self.state.lock();
@@ -216,14 +231,15 @@ impl FileSystem for FaultInjectingFs {
     }
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {
-        self.check(false, false)?;
+        self.check(path, false, false)?;
         OsFileSystem.remove_file(path)?;
         self.state.lock().files.remove(path);
         Ok(())
     }
 
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
-        self.check(true, true)?;
+        // A cut never needs space; it fails as a sync does (it ends with one).
+        self.check(path, true, false)?;
         OsFileSystem.truncate(path, len)?;
         if let Some(f) = self.state.lock().files.get_mut(path) {
             (f.written, f.synced) = (len, len);
@@ -232,7 +248,7 @@ impl FileSystem for FaultInjectingFs {
     }
 
     fn create_dir_all(&self, path: &Path) -> io::Result<()> {
-        self.check(false, true)?;
+        self.check(path, false, true)?;
         OsFileSystem.create_dir_all(path)
     }
 }

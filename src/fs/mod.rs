@@ -28,7 +28,8 @@ pub trait WritableFile: Send + fmt::Debug {
 /// # Concurrency
 /// Implementations are shared by every thread of a database.
 pub trait FileSystem: Send + Sync + fmt::Debug {
-    /// Creates `path`, failing if it exists, for appending.
+    /// Creates `path`, failing if it exists, for appending (every write goes to the end, also
+    /// after a [`FileSystem::truncate`]).
     fn create_new(&self, path: &Path) -> io::Result<Box<dyn WritableFile>>;
     /// Makes creations, renames and removals in `dir` durable.
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
@@ -61,7 +62,9 @@ impl WritableFile for OsFile {
 
 impl FileSystem for OsFileSystem {
     fn create_new(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
-        let file = File::options().write(true).create_new(true).open(path)?;
+        // Append mode: after a failed write is cut off by `truncate`, the next write lands at
+        // the new end instead of leaving a hole.
+        let file = File::options().append(true).create_new(true).open(path)?;
         Ok(Box::new(OsFile(file)))
     }
 

@@ -175,6 +175,9 @@ pub fn read_manifest(path: &Path) -> Result<(ManifestState, Vec<VersionEdit>)> {
 pub struct ManifestWriter {
     file: Box<dyn WritableFile>,
     path: PathBuf,
+    size_bytes: u64,
+    /// Set after a failure that left the file in an unknown state: every later append fails.
+    broken: bool,
 }
 
 impl ManifestWriter {
@@ -201,17 +204,40 @@ impl ManifestWriter {
         if let Some(old) = previous.filter(|p| *p != path) {
             files::remove_if_exists(fs, &old)?;
         }
-        Ok(ManifestWriter { file, path })
+        let size_bytes = buf.len() as u64;
+        Ok(ManifestWriter {
+            file,
+            path,
+            size_bytes,
+            broken: false,
+        })
     }
 
     /// Appends one edit and `fdatasync`s it.
-    pub fn append(&mut self, edit: &VersionEdit) -> Result<()> {
+    ///
+    /// A write that fails for lack of space is cut off again (the file ends at its last
+    /// complete edit) and reported as is, so the caller may retry later. Any other failure,
+    /// and every failed `fdatasync`, breaks the writer for good: after a failed sync nothing is
+    /// known about what reached the disk.
+    pub fn append(&mut self, fs: &dyn FileSystem, edit: &VersionEdit) -> Result<()> {
+        if self.broken {
+            return Err(Error::Closed(
+                "the manifest failed earlier; reopen the database".into(),
+            ));
+        }
         let mut buf = Vec::new();
         encode_frame(&mut buf, &edit.encode());
-        self.file
-            .write_all(&buf)
-            .and_then(|()| self.file.sync_data())
-            .at(&self.path)
+        if let Err(e) = self.file.write_all(&buf).at(&self.path) {
+            let undone = fs.truncate(&self.path, self.size_bytes).is_ok();
+            self.broken = !(undone && e.is_no_space());
+            return Err(e);
+        }
+        if let Err(e) = self.file.sync_data() {
+            self.broken = true;
+            return Err(Error::Closed(format!("manifest fdatasync failed: {e}")));
+        }
+        self.size_bytes += buf.len() as u64;
+        Ok(())
     }
 
     /// The manifest's path.
@@ -285,7 +311,7 @@ impl VersionSet {
     ) -> Result<Arc<Version>> {
         edit.next_file_number = Some(self.state.next_file_number);
         let (next, removed) = self.current.apply(&edit, opened)?;
-        self.manifest.append(&edit)?;
+        self.manifest.append(&*self.fs, &edit)?;
         self.state.apply(&edit);
         // A segment an edit both removes and adds was moved to another level: its file stays.
         let moved = |id| edit.added.iter().any(|a| a.id == id);
