@@ -146,12 +146,13 @@ fn load_state(dir: &Path, opts: &Options, listing: &[FileKind]) -> Result<Manife
         }
         return Ok(read_manifest(&read_current(dir)?)?.0);
     }
-    let stranded = listing.iter().find(|k| {
-        matches!(
-            k,
-            FileKind::Log(_) | FileKind::Segment(_) | FileKind::Manifest(_)
-        )
-    });
+    // The first open writes its manifest and CURRENT before any log file or segment, so a
+    // manifest without CURRENT and without them is a creation a crash interrupted: start
+    // afresh (the stale manifest is removed as an orphan). A log file or segment without
+    // CURRENT is a database that lost its CURRENT.
+    let stranded = listing
+        .iter()
+        .find(|k| matches!(k, FileKind::Log(_) | FileKind::Segment(_)));
     match stranded {
         Some(_) => Err(Error::corruption(
             dir.join(files::CURRENT),

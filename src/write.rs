@@ -517,8 +517,13 @@ fn flush_one(inner: &Inner, mem: &Arc<Memtable>) -> Result<()> {
         // Positions acknowledged by the flushed batches become durable with their data.
         edit.subscriptions = inner.feed.subs.lock().take_flushed(last_seqno);
         if let Err(e) = vs.log_and_apply(edit, &opened) {
-            // The segment was never named: delete it once dropped (a retry writes another).
-            opened.iter().for_each(|s| s.mark_obsolete());
+            // Only a full disk means the edit was cut off for sure: then the segment was never
+            // named and goes (a retry writes another). After any other failure the edit may
+            // have reached the manifest, so the file stays (an orphan at worst, removed at
+            // the next open).
+            if e.is_no_space() {
+                opened.iter().for_each(|s| s.mark_obsolete());
+            }
             return Err(e);
         }
     }

@@ -227,9 +227,10 @@ fn execute(inner: &Inner, job: &Job) -> Result<JobOutcome> {
         .lock()
         .log_and_apply(outcome.edit.clone(), &outcome.opened);
     if let Err(e) = applied {
-        // The outputs were never named: delete them once dropped (a retry writes others).
-        // A move's "output" is its live input, which must stay.
-        if !job.is_trivial_move() {
+        // Only a full disk means the edit was cut off for sure: then the outputs were never
+        // named and go (a retry writes others). After any other failure the edit may have
+        // reached the manifest, so they stay. A move's "output" is its live input: it stays.
+        if e.is_no_space() && !job.is_trivial_move() {
             outcome.opened.iter().for_each(|s| s.mark_obsolete());
         }
         return Err(e);
