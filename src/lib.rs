@@ -48,6 +48,7 @@ pub mod feed;
 pub mod files;
 pub mod flush;
 pub mod frame;
+mod group_commit;
 pub mod fs;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -60,6 +61,7 @@ pub mod read;
 pub mod recovery;
 pub mod segment;
 pub mod stats;
+mod sync;
 mod write;
 
 pub use batch::{Op, WriteBatch};

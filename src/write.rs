@@ -6,18 +6,16 @@
 //! memtable, and only then publishes the new visible sequence number. Followers sleep until
 //! their batch is done.
 
-use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
-
-use parking_lot::{Condvar, Mutex};
 
 use crate::batch::WriteBatch;
 use crate::commit_log::{encode_record, LogWriter};
 use crate::db::{Inner, SuperVersion};
 use crate::error::{Error, Result};
 use crate::frame::encode_frame;
+use crate::group_commit::{GroupCommit, Slot};
 use crate::key::SeqNo;
 use crate::manifest::VersionEdit;
 use crate::memtable::Memtable;
@@ -46,30 +44,18 @@ impl LogState {
     }
 }
 
-struct PendingWrite {
+/// A batch waiting in the group-commit queue.
+pub(crate) struct PendingWrite {
     batch: WriteBatch,
     /// The batch's subscription acknowledgements, resolved to ids.
     acks: Vec<crate::commit_log::RecordAck>,
     sync: bool,
-    result: Mutex<Option<Result<SeqNo>>>,
 }
 
-#[derive(Default)]
-struct QueueState {
-    pending: VecDeque<Arc<PendingWrite>>,
-    leader_active: bool,
-}
+/// Writers waiting to be committed (see [`GroupCommit`]).
+pub(crate) type WriteQueue = GroupCommit<PendingWrite, Result<SeqNo>>;
 
-/// Writers waiting to be committed.
-///
-/// # Concurrency
-/// At most one leader at a time (`leader_active`); it commits a group outside the queue lock
-/// and then wakes every waiter.
-#[derive(Default)]
-pub(crate) struct WriteQueue {
-    state: Mutex<QueueState>,
-    cv: Condvar,
-}
+type Pending = Slot<PendingWrite, Result<SeqNo>>;
 
 /// Commits `batch` through the group-commit queue.
 pub(crate) fn write(inner: &Inner, batch: WriteBatch, sync: bool) -> Result<SeqNo> {
@@ -79,46 +65,16 @@ pub(crate) fn write(inner: &Inner, batch: WriteBatch, sync: bool) -> Result<SeqN
         return Ok(inner.visible_seqno.load(Ordering::Acquire));
     }
     let acks = crate::feed::resolve_acks(inner, &batch)?;
-    let me = Arc::new(PendingWrite {
-        batch,
-        acks,
-        sync,
-        result: Mutex::new(None),
-    });
-    let mut q = inner.queue.state.lock();
-    q.pending.push_back(me.clone());
-    loop {
-        if let Some(r) = me.result.lock().take() {
-            return r;
-        }
-        if !q.leader_active {
-            q.leader_active = true;
-            let group = take_group(&mut q.pending);
-            drop(q);
-            lead(inner, &group);
-            q = inner.queue.state.lock();
-            q.leader_active = false;
-            inner.queue.cv.notify_all();
-            continue;
-        }
-        inner.queue.cv.wait(&mut q);
-    }
+    let item = PendingWrite { batch, acks, sync };
+    let weight = |w: &PendingWrite| w.batch.size_bytes();
+    inner
+        .queue
+        .submit(item, weight, GROUP_SIZE_BYTES_MAX, |group| {
+            lead(inner, group)
+        })
 }
 
-fn take_group(pending: &mut VecDeque<Arc<PendingWrite>>) -> Vec<Arc<PendingWrite>> {
-    let mut group = Vec::new();
-    let mut bytes = 0;
-    while let Some(w) = pending.front() {
-        if !group.is_empty() && bytes + w.batch.size_bytes() > GROUP_SIZE_BYTES_MAX {
-            break;
-        }
-        bytes += w.batch.size_bytes();
-        group.extend(pending.pop_front());
-    }
-    group
-}
-
-fn lead(inner: &Inner, group: &[Arc<PendingWrite>]) {
+fn lead(inner: &Inner, group: &[Arc<Pending>]) {
     let mut log = inner.log.lock();
     let outcome = match log.as_mut() {
         Some(log) => commit_group(inner, log, group),
@@ -127,14 +83,14 @@ fn lead(inner: &Inner, group: &[Arc<PendingWrite>]) {
     match outcome {
         Ok(firsts) => {
             for (w, first) in group.iter().zip(firsts) {
-                *w.result.lock() = Some(Ok(first));
+                w.complete(Ok(first));
             }
         }
         // A full disk before anything became durable is not sticky: the group fails, the
         // log file was cut back, and the next write may succeed once space is freed.
         Err(e) if e.is_no_space() => {
             for w in group {
-                *w.result.lock() = Some(Err(copy_error(&e)));
+                w.complete(Err(copy_error(&e)));
             }
         }
         Err(e) => {
@@ -143,17 +99,13 @@ fn lead(inner: &Inner, group: &[Arc<PendingWrite>]) {
                 set_bg_error(inner, msg.clone());
             }
             for w in group {
-                *w.result.lock() = Some(Err(Error::Closed(format!("write failed: {msg}"))));
+                w.complete(Err(Error::Closed(format!("write failed: {msg}"))));
             }
         }
     }
 }
 
-fn commit_group(
-    inner: &Inner,
-    log: &mut LogState,
-    group: &[Arc<PendingWrite>],
-) -> Result<Vec<SeqNo>> {
+fn commit_group(inner: &Inner, log: &mut LogState, group: &[Arc<Pending>]) -> Result<Vec<SeqNo>> {
     inner.check_open_for_leader()?;
     make_room(inner, log)?;
     let now = now_us();
@@ -200,7 +152,7 @@ fn commit_group(
 
 /// Moves the positions of the subscriptions the group's batches acknowledge; each batch's
 /// acknowledgements count as committed after its last sequence number.
-fn apply_acks(inner: &Inner, group: &[Arc<PendingWrite>], firsts: &[SeqNo]) {
+fn apply_acks(inner: &Inner, group: &[Arc<Pending>], firsts: &[SeqNo]) {
     let with_acks = group.iter().zip(firsts).filter(|(w, _)| !w.acks.is_empty());
     for (w, first) in with_acks {
         let after = first + (w.batch.len() as u64).saturating_sub(1);
