@@ -264,21 +264,10 @@ fn compaction_debt(inner: &Inner) -> (usize, u64) {
 fn wait_for_compaction(inner: &Inner) -> Result<()> {
     let c = &inner.opts.compaction;
     let started = Instant::now();
-    let mut bg = inner.bg.lock();
-    loop {
-        if let Some(e) = &bg.error {
-            return Err(Error::Closed(format!("background work failed: {e}")));
-        }
-        if bg.shutdown {
-            return Err(Error::Closed("the database was closed".into()));
-        }
+    wait_bg(inner, None, || {
         let (level0, pending) = compaction_debt(inner);
-        if level0 < c.level0_stop && pending < c.pending_stop_bytes {
-            break;
-        }
-        inner.bg_cv.wait(&mut bg);
-    }
-    drop(bg);
+        level0 < c.level0_stop && pending < c.pending_stop_bytes
+    })?;
     inner.counters.write_stops.fetch_add(1, Ordering::Relaxed);
     let us = started.elapsed().as_micros() as u64;
     inner
@@ -291,24 +280,42 @@ fn wait_for_compaction(inner: &Inner) -> Result<()> {
 /// Sleeps until the flush thread retires a memtable (or fails).
 fn wait_for_flush(inner: &Inner) -> Result<()> {
     let started = Instant::now();
-    let mut bg = inner.bg.lock();
     let waiting = inner.super_version.load().imms.len();
-    while bg.error.is_none() && !bg.shutdown && inner.super_version.load().imms.len() >= waiting {
-        inner.bg_cv.wait(&mut bg);
-    }
-    let error = bg
-        .error
-        .clone()
-        .or_else(|| bg.shutdown.then(|| "the database was closed".to_string()));
-    drop(bg);
+    let waited = wait_bg(inner, None, || {
+        inner.super_version.load().imms.len() < waiting
+    });
     inner.counters.write_stalls.fetch_add(1, Ordering::Relaxed);
+    let us = started.elapsed().as_micros() as u64;
     inner
         .counters
         .write_stall_us
-        .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-    match error {
-        Some(e) => Err(Error::Closed(format!("background flush failed: {e}"))),
-        None => Ok(()),
+        .fetch_add(us, Ordering::Relaxed);
+    waited
+}
+
+/// Waits on `bg_cv` until `done()` holds, checked under the `bg` lock (so no change that
+/// notifies is missed); fails once background work failed or the database closes. With a
+/// `poll` interval it also rechecks that often, for conditions no notification covers.
+pub(crate) fn wait_bg(
+    inner: &Inner,
+    poll: Option<std::time::Duration>,
+    done: impl Fn() -> bool,
+) -> Result<()> {
+    let mut bg = inner.bg.lock();
+    loop {
+        if let Some(e) = &bg.error {
+            return Err(Error::Closed(format!("background work failed: {e}")));
+        }
+        if bg.shutdown {
+            return Err(Error::Closed("the database was closed".into()));
+        }
+        if done() {
+            return Ok(());
+        }
+        match poll {
+            Some(every) => drop(inner.bg_cv.wait_for(&mut bg, every)),
+            None => inner.bg_cv.wait(&mut bg),
+        }
     }
 }
 
@@ -347,15 +354,7 @@ pub(crate) fn flush_now(inner: &Inner) -> Result<()> {
             rotate(inner, log)?;
         }
     }
-    let mut bg = inner.bg.lock();
-    while bg.error.is_none() && !bg.shutdown && !inner.super_version.load().imms.is_empty() {
-        inner.bg_cv.wait(&mut bg);
-    }
-    match (&bg.error, bg.shutdown) {
-        (Some(e), _) => Err(Error::Closed(format!("background flush failed: {e}"))),
-        (None, true) => Err(Error::Closed("the database was closed during flush".into())),
-        (None, false) => Ok(()),
-    }
+    wait_bg(inner, None, || inner.super_version.load().imms.is_empty())
 }
 
 pub(crate) fn set_bg_error(inner: &Inner, msg: String) {

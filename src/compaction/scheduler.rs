@@ -302,22 +302,11 @@ pub(crate) fn compact_range(inner: &Inner, lower: Bound<&[u8]>, upper: Bound<&[u
 
 /// Waits until no memtable awaits flush and no compaction is due or running.
 pub(crate) fn wait_idle(inner: &Inner) -> Result<()> {
-    let mut bg = inner.bg.lock();
-    loop {
-        if let Some(e) = &bg.error {
-            return Err(Error::Closed(format!("background work failed: {e}")));
-        }
-        if bg.shutdown {
-            return Err(Error::Closed("the database was closed".into()));
-        }
-        let busy = !inner.super_version.load().imms.is_empty()
-            || inner.compactor.running.load(Ordering::Acquire)
-            || (inner.opts.compaction.enabled && has_work(inner));
-        if !busy {
-            return Ok(());
-        }
-        inner
-            .bg_cv
-            .wait_for(&mut bg, std::time::Duration::from_millis(50));
-    }
+    let idle = || {
+        inner.super_version.load().imms.is_empty()
+            && !inner.compactor.running.load(Ordering::Acquire)
+            && !(inner.opts.compaction.enabled && has_work(inner))
+    };
+    // `running` changes without a notification of its own: poll it.
+    crate::write::wait_bg(inner, Some(std::time::Duration::from_millis(50)), idle)
 }
