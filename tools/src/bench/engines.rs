@@ -1,8 +1,8 @@
 //! The engines `alluvium bench` drives: alluvium always; fjall and RocksDB behind cargo
 //! features that CI never builds.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-#[cfg(any(feature = "fjall", feature = "rocksdb"))]
 use std::time::Duration;
 
 use super::{BenchArgs, BenchResult};
@@ -17,6 +17,12 @@ pub trait Engine: Send + Sync {
     fn scan(&self, reverse: bool) -> BenchResult<u64>;
     /// Flushes the memtable and waits until background compaction is idle.
     fn settle(&self) -> BenchResult;
+    /// Writes `ops` single-put batches while a change-feed cursor tails them; returns the
+    /// latency from submitting each write to the cursor handing it out, in nanoseconds.
+    fn feed_tail(&self, ops: u64, value: &[u8]) -> BenchResult<Vec<u64>> {
+        let _ = (ops, value);
+        Err("feedtail needs a change feed: only the alluvium engine has one".into())
+    }
 }
 
 /// Opens the engine `args.engine` names in `dir`.
@@ -84,6 +90,33 @@ impl Engine for Alluvium {
         self.0.flush()?;
         self.0.wait_idle()?;
         Ok(())
+    }
+
+    fn feed_tail(&self, ops: u64, value: &[u8]) -> BenchResult<Vec<u64>> {
+        let base = std::time::Instant::now();
+        let submitted: Vec<AtomicU64> = (0..ops).map(|_| AtomicU64::new(0)).collect();
+        let mut cursor = self.0.changes(alluvium::Start::Now)?;
+        let first = self.0.latest_seqno() + 1;
+        std::thread::scope(|s| {
+            let consumer = s.spawn(|| -> BenchResult<Vec<u64>> {
+                let mut latencies = Vec::with_capacity(ops as usize);
+                while (latencies.len() as u64) < ops {
+                    let Some(batch) = cursor.next_timeout(Duration::from_secs(10))? else {
+                        return Err("the cursor saw nothing for 10 s".into());
+                    };
+                    let at = base.elapsed().as_nanos() as u64;
+                    let i = (batch.first_seqno - first) as usize;
+                    let sent = submitted.get(i).map_or(at, |t| t.load(Ordering::Acquire));
+                    latencies.push(at.saturating_sub(sent));
+                }
+                Ok(latencies)
+            });
+            for i in 0..ops {
+                submitted[i as usize].store(base.elapsed().as_nanos() as u64, Ordering::Release);
+                self.put(format!("feed{i:012}").as_bytes(), value, false)?;
+            }
+            consumer.join().map_err(|_| "the consumer panicked")?
+        })
     }
 }
 

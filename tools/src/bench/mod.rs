@@ -19,7 +19,7 @@ type Histogram = hdrhistogram::Histogram<u64>;
 pub struct BenchArgs {
     /// Comma-separated workloads: fillseq, fillrandom, overwrite, fillsync, readrandom,
     /// readmissing, seekrandom, deleterandom, readwhilewriting, readseq, readreverse,
-    /// waitforcompaction.
+    /// waitforcompaction, feedtail (alluvium only: a cursor tails the writes).
     #[arg(long, default_value = "fillrandom,readrandom")]
     benchmarks: String,
     /// Number of keys (and of operations per workload).
@@ -46,6 +46,10 @@ pub struct BenchArgs {
     /// Database directory (default: a fresh temporary directory).
     #[arg(long)]
     db: Option<PathBuf>,
+    /// Keep what --db holds; without it an existing --db directory is removed first, as
+    /// db_bench does.
+    #[arg(long = "use_existing_db", default_value_t = false)]
+    use_existing_db: bool,
     /// Sync every write.
     #[arg(long, default_value_t = false)]
     sync: bool,
@@ -70,6 +74,9 @@ struct Ctx<'a> {
 pub fn run(args: &BenchArgs) -> BenchResult {
     let tmp = tempfile::tempdir()?;
     let dir = args.db.clone().unwrap_or_else(|| tmp.path().join("db"));
+    if args.db.is_some() && !args.use_existing_db && dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
     let engine = engines::open(args, &dir)?;
     let values = ValueGen::new(args.value_size, args.compression_ratio);
     let written = KeySet::new(args.num);
@@ -133,6 +140,7 @@ fn run_one(name: &str, ctx: &Ctx) -> BenchResult<Outcome> {
                 latency: None,
             })
         }
+        "feedtail" => feed_tail(ctx, writes),
         "waitforcompaction" => {
             ctx.engine.settle()?;
             Ok(Outcome {
@@ -203,6 +211,21 @@ fn read_op(ctx: &Ctx, k: u64, missing: bool) -> BenchResult<(bool, u64)> {
             0
         },
     ))
+}
+
+/// Change-feed tailing: a cursor follows `ops` single-put batches as they commit; the figures
+/// are changes handed out per second and the latency from write call to cursor.
+fn feed_tail(ctx: &Ctx, ops: u64) -> BenchResult<Outcome> {
+    let latencies = ctx.engine.feed_tail(ops, ctx.values.next())?;
+    let mut hist = Histogram::new_with_bounds(1, 3_600_000_000_000, 3)?;
+    latencies.iter().for_each(|l| hist.saturating_record(*l));
+    let bytes = ops * (ctx.args.key_size + ctx.args.value_size) as u64;
+    Ok(Outcome {
+        ops,
+        found: ops,
+        bytes,
+        latency: Some(hist),
+    })
 }
 
 fn random_key(num: u64) -> u64 {
