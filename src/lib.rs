@@ -48,10 +48,10 @@ pub mod feed;
 pub mod files;
 pub mod flush;
 pub mod frame;
-mod group_commit;
 pub mod fs;
 #[doc(hidden)]
 pub mod fuzzing;
+mod group_commit;
 pub mod inspect;
 pub mod key;
 pub mod manifest;
