@@ -165,8 +165,11 @@ impl Memtable {
     }
 }
 
-/// How many entries an iterator copies out of the skiplist at a time.
+/// The most entries an iterator copies out of the skiplist at a time. It starts with
+/// [`REFILL_FIRST`] and doubles, so a seek that reads one entry copies few.
 const REFILL: usize = 64;
+/// Entries copied by an iterator's first refill.
+const REFILL_FIRST: usize = 2;
 
 type Entry = (Vec<u8>, Vec<u8>);
 
@@ -187,11 +190,23 @@ pub struct MemtableIter {
     back: Cursor,
 }
 
-#[derive(Default)]
 struct Cursor {
     pos: Option<MemKey>,
     buf: VecDeque<Entry>,
     exhausted: bool,
+    /// How many entries the next refill copies.
+    step: usize,
+}
+
+impl Default for Cursor {
+    fn default() -> Self {
+        Cursor {
+            pos: None,
+            buf: VecDeque::new(),
+            exhausted: false,
+            step: REFILL_FIRST,
+        }
+    }
 }
 
 impl MemtableIter {
@@ -215,11 +230,13 @@ impl MemtableIter {
         let range = self.mem.map.range((lower, self.upper.clone()));
         let batch = &mut self.front.buf;
         let mut last = None;
-        for e in range.take(REFILL) {
+        let step = self.front.step;
+        self.front.step = (step * 2).min(REFILL);
+        for e in range.take(step) {
             batch.push_back((e.key().internal_key().to_vec(), e.key().value().to_vec()));
             last = Some(e);
         }
-        self.front.exhausted = batch.len() < REFILL;
+        self.front.exhausted = batch.len() < step;
         self.front.pos = last.map(|e| e.key().clone());
     }
 
@@ -231,11 +248,13 @@ impl MemtableIter {
         let range = self.mem.map.range((self.lower.clone(), upper));
         let batch = &mut self.back.buf;
         let mut last = None;
-        for e in range.rev().take(REFILL) {
+        let step = self.back.step;
+        self.back.step = (step * 2).min(REFILL);
+        for e in range.rev().take(step) {
             batch.push_back((e.key().internal_key().to_vec(), e.key().value().to_vec()));
             last = Some(e);
         }
-        self.back.exhausted = batch.len() < REFILL;
+        self.back.exhausted = batch.len() < step;
         self.back.pos = last.map(|e| e.key().clone());
     }
 }
