@@ -29,8 +29,11 @@ pub trait Engine: Send + Sync {
 pub fn open(args: &BenchArgs, dir: &std::path::Path) -> BenchResult<Arc<dyn Engine>> {
     match args.engine.as_str() {
         "alluvium" => {
-            let opts =
+            let mut opts =
                 alluvium::Options::default().memtable_size_bytes(args.write_buffer_size as usize);
+            if let Some(n) = args.max_write_buffer_number {
+                opts = opts.immutable_memtables_max(n.saturating_sub(1).max(1));
+            }
             Ok(Arc::new(Alluvium(alluvium::Db::open(dir, opts)?)))
         }
         #[cfg(feature = "fjall")]
@@ -198,6 +201,9 @@ fn open_rocksdb(args: &BenchArgs, dir: &std::path::Path) -> BenchResult<Arc<dyn 
     let mut opts = rocksdb::Options::default();
     opts.create_if_missing(true);
     opts.set_write_buffer_size(args.write_buffer_size as usize);
+    if let Some(n) = args.max_write_buffer_number {
+        opts.set_max_write_buffer_number(n as i32);
+    }
     opts.set_compression_type(rocksdb::DBCompressionType::Snappy);
     opts.set_level_compaction_dynamic_level_bytes(true);
     opts.increase_parallelism(2);

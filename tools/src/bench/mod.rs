@@ -56,6 +56,11 @@ pub struct BenchArgs {
     /// Print latency percentiles (p50, p99, p99.9, max) for each workload.
     #[arg(long, default_value_t = false)]
     histogram: bool,
+    /// Memtables in memory at most, the active one included (alluvium: immutable memtables
+    /// allowed = this - 1; RocksDB: max_write_buffer_number).
+    /// Default: each engine's own (alluvium 3, RocksDB 2).
+    #[arg(long = "max_write_buffer_number")]
+    max_write_buffer_number: Option<usize>,
     /// Memtable size in bytes.
     #[arg(long = "write_buffer_size", default_value_t = 64 << 20)]
     write_buffer_size: u64,
