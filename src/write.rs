@@ -240,17 +240,19 @@ fn throttle(inner: &Inner) -> Result<()> {
     if level0 >= c.level0_slowdown || pending >= c.pending_slowdown_bytes {
         let started = Instant::now();
         std::thread::sleep(std::time::Duration::from_millis(1));
-        inner
-            .counters
-            .write_slowdowns
-            .fetch_add(1, Ordering::Relaxed);
-        let us = started.elapsed().as_micros() as u64;
-        inner
-            .counters
-            .write_stall_us
-            .fetch_add(us, Ordering::Relaxed);
+        count_stall(inner, &inner.counters.write_slowdowns, started);
     }
     Ok(())
+}
+
+/// Counts one stall of the kind `counter` counts, and the time it took since `started`.
+fn count_stall(inner: &Inner, counter: &std::sync::atomic::AtomicU64, started: Instant) {
+    counter.fetch_add(1, Ordering::Relaxed);
+    let us = started.elapsed().as_micros() as u64;
+    inner
+        .counters
+        .write_stall_us
+        .fetch_add(us, Ordering::Relaxed);
 }
 
 fn compaction_debt(inner: &Inner) -> (usize, u64) {
@@ -268,12 +270,7 @@ fn wait_for_compaction(inner: &Inner) -> Result<()> {
         let (level0, pending) = compaction_debt(inner);
         level0 < c.level0_stop && pending < c.pending_stop_bytes
     })?;
-    inner.counters.write_stops.fetch_add(1, Ordering::Relaxed);
-    let us = started.elapsed().as_micros() as u64;
-    inner
-        .counters
-        .write_stall_us
-        .fetch_add(us, Ordering::Relaxed);
+    count_stall(inner, &inner.counters.write_stops, started);
     Ok(())
 }
 
@@ -284,12 +281,7 @@ fn wait_for_flush(inner: &Inner) -> Result<()> {
     let waited = wait_bg(inner, None, || {
         inner.super_version.load().imms.len() < waiting
     });
-    inner.counters.write_stalls.fetch_add(1, Ordering::Relaxed);
-    let us = started.elapsed().as_micros() as u64;
-    inner
-        .counters
-        .write_stall_us
-        .fetch_add(us, Ordering::Relaxed);
+    count_stall(inner, &inner.counters.write_stalls, started);
     waited
 }
 
