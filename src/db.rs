@@ -391,6 +391,11 @@ impl Inner {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed("the database was closed".into()));
         }
+        self.check_no_error()
+    }
+
+    /// Fails once background work or the write path recorded an error.
+    pub(crate) fn check_no_error(&self) -> Result<()> {
         match &self.bg.lock().error {
             Some(e) => Err(Error::Closed(format!("writes stopped after an error: {e}"))),
             None => Ok(()),

@@ -101,6 +101,15 @@ pub fn list(dir: &Path) -> Result<Vec<FileKind>> {
     Ok(out)
 }
 
+/// The numbers of the commit log files in `dir`, ascending.
+pub fn log_numbers(dir: &Path) -> Result<Vec<u64>> {
+    let logs = list(dir)?.into_iter().filter_map(|k| match k {
+        FileKind::Log(n) => Some(n),
+        _ => None,
+    });
+    Ok(logs.collect())
+}
+
 /// Fsyncs a directory so that file creations, renames and deletions in it are durable.
 pub fn sync_dir(fs: &dyn FileSystem, dir: &Path) -> Result<()> {
     fs.sync_dir(dir).at(dir)

@@ -106,7 +106,7 @@ fn lead(inner: &Inner, group: &[Arc<Pending>]) {
 }
 
 fn commit_group(inner: &Inner, log: &mut LogState, group: &[Arc<Pending>]) -> Result<Vec<SeqNo>> {
-    inner.check_open_for_leader()?;
+    inner.check_no_error()?;
     make_room(inner, log)?;
     let now = now_us();
     let mut seqno = log.last_seqno;
@@ -484,13 +484,4 @@ fn next_log_number(inner: &Inner, mem: &Arc<Memtable>) -> u64 {
     let at = sv.imms.iter().position(|m| Arc::ptr_eq(m, mem));
     let next = at.and_then(|i| sv.imms.get(i + 1)).unwrap_or(&sv.mem);
     next.first_log_number()
-}
-
-impl Inner {
-    fn check_open_for_leader(&self) -> Result<()> {
-        match &self.bg.lock().error {
-            Some(e) => Err(Error::Closed(format!("writes stopped after an error: {e}"))),
-            None => Ok(()),
-        }
-    }
 }

@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use alluvium::commit_log::encode_record;
-use alluvium::files::{self, FileKind};
+use alluvium::files;
 use alluvium::frame::encode_frame;
 use alluvium::{Db, Error, Follower, Options, Result, Start, WriteBatch};
 
@@ -45,14 +45,5 @@ fn a_follower_waits_at_an_unfinished_last_record() -> Result<()> {
 }
 
 fn log_numbers(dir: &std::path::Path) -> Result<Vec<u64>> {
-    Ok(files::list(dir)?
-        .into_iter()
-        .filter_map(|k| {
-            if let FileKind::Log(n) = k {
-                Some(n)
-            } else {
-                None
-            }
-        })
-        .collect())
+    Ok(files::log_numbers(dir)?.into_iter().collect())
 }

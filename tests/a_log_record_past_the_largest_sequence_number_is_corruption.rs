@@ -9,18 +9,14 @@ use std::path::{Path, PathBuf};
 use alluvium::commit_log::{
     encode_record, LogFile, LogFileReader, RecordAck, RecordWindow, TailState,
 };
-use alluvium::files::{self, FileKind};
+use alluvium::files;
 use alluvium::frame::{encode_frame, FRAME_HEADER_LEN};
 use alluvium::key::SEQNO_MAX;
 use alluvium::{Db, Error, Options, Result, WriteBatch};
 
 fn newest_log(dir: &Path) -> Result<PathBuf> {
-    let newest = files::list(dir)?
+    let newest = files::log_numbers(dir)?
         .into_iter()
-        .filter_map(|k| match k {
-            FileKind::Log(n) => Some(n),
-            _ => None,
-        })
         .max()
         .expect("a log file");
     Ok(files::log_path(dir, newest))

@@ -1,14 +1,11 @@
 //! Regression: a newest log file torn inside its 16-byte header was truncated to nothing and
 //! kept; the next open then found an empty log file that was no longer the newest and failed
 //! with corruption. Recovery must remove such a file, so every later open succeeds.
-use alluvium::files::{self, FileKind};
+use alluvium::files;
 use alluvium::{Db, Options, Result};
 
 fn newest_log(dir: &std::path::Path) -> Result<u64> {
-    let logs = files::list(dir)?.into_iter().filter_map(|k| match k {
-        FileKind::Log(n) => Some(n),
-        _ => None,
-    });
+    let logs = files::log_numbers(dir)?.into_iter();
     Ok(logs.max().unwrap_or(0))
 }
 

@@ -4,7 +4,7 @@
 //! oldest position still on disk, also after a restart; a subscription that keeps up loses
 //! nothing.
 use alluvium::commit_log::LogFile;
-use alluvium::files::{self, FileKind};
+use alluvium::files;
 use alluvium::{Db, Error, Options, Result, Start, WriteBatch, WriteOptions};
 
 const BOUND_BYTES: u64 = 64 * 1024;
@@ -26,15 +26,8 @@ fn write_batches(db: &Db, n: u64) -> Result<()> {
 
 /// The first sequence number of the oldest log file on disk.
 fn oldest_on_disk(dir: &std::path::Path) -> Result<u64> {
-    let oldest = files::list(dir)?
+    let oldest = files::log_numbers(dir)?
         .into_iter()
-        .filter_map(|k| {
-            if let FileKind::Log(n) = k {
-                Some(n)
-            } else {
-                None
-            }
-        })
         .min()
         .expect("a log file");
     let (items, _) = LogFile::read(&files::log_path(dir, oldest))?.records()?;

@@ -699,12 +699,8 @@ fn the_checker_reports_lost_acknowledged_batches() -> Result<()> {
     assert_eq!(child, None);
     let acks = read_acks(&acks_path);
     assert!(!acks.batches.is_empty(), "the child acknowledged batches");
-    let newest = files::list(&checker.dir)?
+    let newest = files::log_numbers(&checker.dir)?
         .into_iter()
-        .filter_map(|k| match k {
-            FileKind::Log(n) => Some(n),
-            _ => None,
-        })
         .max()
         .expect("a log file");
     std::fs::remove_file(files::log_path(&checker.dir, newest)).expect("remove log file");

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use alluvium::commit_log::{LogFile, LogItem};
-use alluvium::files::{self, FileKind};
+use alluvium::files;
 use alluvium::{Db, Error, Options, RecoveryMode, Result, WriteBatch, WriteOptions};
 
 type Model = BTreeMap<Vec<u8>, Vec<u8>>;
@@ -68,12 +68,8 @@ fn pristine() -> Result<tempfile::TempDir> {
 }
 
 fn newest_log(dir: &Path) -> Result<PathBuf> {
-    let newest = files::list(dir)?
+    let newest = files::log_numbers(dir)?
         .into_iter()
-        .filter_map(|k| match k {
-            FileKind::Log(n) => Some(n),
-            _ => None,
-        })
         .max()
         .expect("the database has a log file");
     Ok(files::log_path(dir, newest))

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use crate::commit_log::{LogFileReader, NextRecord, RecordWindow};
 use crate::error::Result;
-use crate::files::{self, FileKind};
+use crate::files;
 use crate::key::SeqNo;
 
 /// One log file of the index.
@@ -38,14 +38,8 @@ impl LogIndex {
     /// Builds the index of the log files in `dir` at open, after replay. `next_seqno` is the
     /// first sequence number of the log file open is about to create (numbered `new_log`).
     pub fn build(dir: &Path, new_log: u64, next_seqno: SeqNo) -> Result<LogIndex> {
-        let mut numbers: Vec<u64> = files::list(dir)?
-            .into_iter()
-            .filter_map(|k| match k {
-                FileKind::Log(n) if n != new_log => Some(n),
-                _ => None,
-            })
-            .collect();
-        numbers.sort_unstable();
+        let mut numbers = files::log_numbers(dir)?;
+        numbers.retain(|&n| n != new_log);
         let mut files = Vec::with_capacity(numbers.len() + 1);
         let mut next = next_seqno;
         for &number in numbers.iter().rev() {
