@@ -3,9 +3,12 @@
 //! subscription is cut off (stats say so) and its next read is `FeedTruncated` naming the
 //! oldest position still on disk, also after a restart; a subscription that keeps up loses
 //! nothing.
+mod common;
+
 use alluvium::commit_log::LogFile;
 use alluvium::files;
-use alluvium::{Db, Error, Options, Result, Start, WriteBatch, WriteOptions};
+use alluvium::{Db, Error, Options, Result, Start};
+use common::{keep_up, write_batches};
 
 const BOUND_BYTES: u64 = 64 * 1024;
 
@@ -13,15 +16,6 @@ fn options() -> Options {
     Options::default()
         .memtable_size_bytes(8 * 1024)
         .feed_retention_bytes_max(BOUND_BYTES)
-}
-
-fn write_batches(db: &Db, n: u64) -> Result<()> {
-    for i in 0..n {
-        let mut b = WriteBatch::new();
-        b.put(format!("k{i:06}"), vec![b'v'; 200]);
-        db.write(b, &WriteOptions::default())?;
-    }
-    db.flush()
 }
 
 /// The first sequence number of the oldest log file on disk.
@@ -32,17 +26,6 @@ fn oldest_on_disk(dir: &std::path::Path) -> Result<u64> {
         .expect("a log file");
     let (items, _) = LogFile::read(&files::log_path(dir, oldest))?.records()?;
     Ok(items[0].record.first_seqno)
-}
-
-/// Reads and acknowledges everything visible.
-fn keep_up(db: &Db, name: &str) -> Result<u64> {
-    let mut sub = db.open_subscription(name)?;
-    let mut n = 0;
-    while let Some(b) = sub.try_next()? {
-        sub.ack(b.last_seqno, &WriteOptions::default())?;
-        n += 1;
-    }
-    Ok(n)
 }
 
 #[test]

@@ -1,27 +1,10 @@
 //! Below the retention bound, a subscription that has not read anything keeps every flushed
 //! log file it needs (stats show its lag), and once it has read and acknowledged them, the next
 //! flush lets them go, except the one holding its next position.
-use alluvium::{Db, Error, Options, Result, Start, WriteBatch, WriteOptions};
+mod common;
 
-fn write_batches(db: &Db, n: u64) -> Result<()> {
-    for i in 0..n {
-        let mut b = WriteBatch::new();
-        b.put(format!("k{i:06}"), vec![b'v'; 200]);
-        db.write(b, &WriteOptions::default())?;
-    }
-    db.flush()
-}
-
-/// Reads and acknowledges everything visible.
-fn keep_up(db: &Db, name: &str) -> Result<u64> {
-    let mut sub = db.open_subscription(name)?;
-    let mut n = 0;
-    while let Some(b) = sub.try_next()? {
-        sub.ack(b.last_seqno, &WriteOptions::default())?;
-        n += 1;
-    }
-    Ok(n)
-}
+use alluvium::{Db, Error, Options, Result, Start};
+use common::{keep_up, write_batches};
 
 #[test]
 fn below_the_retention_bound_a_subscription_keeps_every_log_file_it_needs() -> Result<()> {

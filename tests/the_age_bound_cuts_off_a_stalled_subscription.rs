@@ -1,17 +1,11 @@
 //! A flushed log file older than `feed_retention_age_max` is deleted even though a subscription
 //! still needs it; the subscription is cut off and its next read is `FeedTruncated`.
+mod common;
+
+use common::write_batches;
 use std::time::Duration;
 
-use alluvium::{Db, Error, Options, Result, Start, WriteBatch, WriteOptions};
-
-fn write_batches(db: &Db, n: u64) -> Result<()> {
-    for i in 0..n {
-        let mut b = WriteBatch::new();
-        b.put(format!("k{i:06}"), vec![b'v'; 200]);
-        db.write(b, &WriteOptions::default())?;
-    }
-    db.flush()
-}
+use alluvium::{Db, Error, Options, Result, Start};
 
 #[test]
 fn the_age_bound_cuts_off_a_stalled_subscription() -> Result<()> {

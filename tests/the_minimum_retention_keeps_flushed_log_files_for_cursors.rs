@@ -1,15 +1,9 @@
 //! `feed_retention_bytes_min` keeps flushed log files for cursors that have no subscription,
 //! and may not exceed `feed_retention_bytes_max`.
-use alluvium::{Db, Error, Options, Result, Start, WriteBatch, WriteOptions};
+mod common;
 
-fn write_batches(db: &Db, n: u64) -> Result<()> {
-    for i in 0..n {
-        let mut b = WriteBatch::new();
-        b.put(format!("k{i:06}"), vec![b'v'; 200]);
-        db.write(b, &WriteOptions::default())?;
-    }
-    db.flush()
-}
+use alluvium::{Db, Error, Options, Result, Start};
+use common::write_batches;
 
 #[test]
 fn the_minimum_retention_keeps_flushed_log_files_for_cursors() -> Result<()> {
