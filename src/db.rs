@@ -49,6 +49,8 @@ pub(crate) struct BgState {
 /// The shared state of an open database.
 pub(crate) struct Inner {
     pub dir: PathBuf,
+    /// The database id (`IDENTITY`).
+    pub id: String,
     pub opts: Options,
     pub lock: Mutex<Option<DirLock>>,
     pub super_version: ArcSwap<SuperVersion>,
@@ -360,6 +362,13 @@ impl Db {
     /// The database directory.
     pub fn path(&self) -> &Path {
         &self.inner().dir
+    }
+
+    /// The database id: 32 lowercase hex digits, random, written at the first open and never
+    /// changed (`IDENTITY`, see [`identity`](crate::identity)). Systems outside the database
+    /// name a change by this id and its sequence number.
+    pub fn id(&self) -> &str {
+        &self.inner().id
     }
 
     /// Shuts down cleanly: waits for in-flight writes, syncs the commit log, stops background

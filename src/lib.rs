@@ -52,6 +52,7 @@ pub mod fs;
 #[doc(hidden)]
 pub mod fuzzing;
 mod group_commit;
+pub mod identity;
 pub mod inspect;
 pub mod key;
 pub mod manifest;

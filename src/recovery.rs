@@ -54,6 +54,7 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<Inner>> {
     opts.validate()?;
     prepare_dir(dir, &opts)?;
     let lock = DirLock::acquire(dir)?;
+    let id = crate::identity::load_or_create(&**opts.file_system_value(), dir)?;
     let listing = files::list(dir)?;
     let mut state = load_state(dir, &opts, &listing)?;
     let newest = listing.iter().filter_map(file_number).max().unwrap_or(0);
@@ -90,6 +91,7 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<Inner>> {
     let compactor = crate::compaction::Compactor::new(&opts)?;
     let inner = Arc::new(Inner {
         dir: dir.to_path_buf(),
+        id,
         opts,
         lock: Mutex::new(Some(lock)),
         super_version: ArcSwap::from_pointee(sv),
