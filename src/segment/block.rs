@@ -10,6 +10,7 @@
 //! See `FORMAT.md`, "Data block".
 
 use std::cmp::Ordering;
+use std::ops::Range;
 
 use crate::coding::{self, Reader};
 use crate::key::TRAILER_LEN;
@@ -107,6 +108,12 @@ fn common_prefix_len(a: &[u8], b: &[u8]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 
+/// Where a checked block's entry region ends (see [`BlockView::layout`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Layout {
+    entries_len: usize,
+}
+
 /// A parsed, validated view of one block's uncompressed bytes.
 ///
 /// # Invariants
@@ -136,6 +143,32 @@ impl<'a> BlockView<'a> {
         Ok(view)
     }
 
+    /// Where the entry region ends: with the same bytes, [`BlockView::with_layout`] rebuilds
+    /// this view without checking the restarts again.
+    pub fn layout(&self) -> Layout {
+        Layout {
+            entries_len: self.entries.len(),
+        }
+    }
+
+    /// The view [`BlockView::parse`] returned for `contents`, given its [`Layout`]. `contents`
+    /// must be the bytes that were parsed; other bytes give a view that decodes garbage as
+    /// [`Malformed`] errors, never a panic.
+    pub fn with_layout(contents: &'a [u8], layout: Layout) -> Self {
+        let count_at = contents.len().saturating_sub(4);
+        BlockView {
+            entries: contents.get(..layout.entries_len).unwrap_or_default(),
+            restarts: contents
+                .get(layout.entries_len..count_at)
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Length of the entry region: decoding is done once the next entry offset reaches it.
+    pub fn entries_len(&self) -> usize {
+        self.entries.len()
+    }
+
     fn check_restarts(&self) -> Decoded<()> {
         if self.restart_count() == 0 && !self.entries.is_empty() {
             return malformed("block has entries but no restart point");
@@ -158,6 +191,31 @@ impl<'a> BlockView<'a> {
 
     fn restart(&self, i: usize) -> usize {
         coding::u32_at(self.restarts, i * 4).unwrap_or(u32::MAX) as usize
+    }
+
+    /// Decodes the entry at `pos` given the previous key (which it replaces with this key);
+    /// returns where the value lies in the block and the offset of the next entry.
+    pub fn decode_at(&self, pos: usize, key: &mut Vec<u8>) -> Decoded<(Range<usize>, usize)> {
+        let (value, next) = self.entry_at(pos, key)?;
+        Ok((next - value.len()..next, next))
+    }
+
+    /// The value bytes at `range`, as [`BlockView::decode_at`] returned it.
+    pub fn value(&self, range: Range<usize>) -> &'a [u8] {
+        self.entries.get(range).unwrap_or_default()
+    }
+
+    /// Offset of the restart point from which a forward scan finds the first key `>= target`
+    /// under `cmp` (the scan starts with an empty previous key).
+    pub fn seek_start(
+        &self,
+        target: &[u8],
+        cmp: impl Fn(&[u8], &[u8]) -> Ordering,
+    ) -> Decoded<usize> {
+        if self.restart_count() == 0 {
+            return Ok(0);
+        }
+        Ok(self.restart(self.last_restart_below(target, &cmp)?))
     }
 
     /// Decodes the entry at `pos` given the previous key (which it replaces with this key);

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use memmap2::Mmap;
 
-use super::block::{BlockView, Malformed};
+use super::block::{BlockView, Layout, Malformed};
 use super::filter;
 use super::format::{BlockHandle, Footer, Properties, BLOCK_RAW, BLOCK_SNAPPY, FOOTER_LEN};
 use super::{SegmentId, SegmentMeta};
@@ -162,7 +162,7 @@ impl Segment {
             segment: Arc::clone(self),
             lower,
             upper,
-            front: Cursor::Unpositioned,
+            front: Front::Unpositioned,
             back: Cursor::Unpositioned,
         }
     }
@@ -186,6 +186,37 @@ impl Segment {
         BlockView::parse(&contents)
             .and_then(|b| b.entries())
             .map_err(|m| self.corrupt(handle.offset, m.0))
+    }
+
+    /// Reads data block `block_no` for a cursor: checksum verified, decompressed if needed,
+    /// restarts checked. `None` past the last block.
+    fn load_block(&self, block_no: usize) -> Result<Option<LoadedBlock>> {
+        let Some(entry) = self.index.get(block_no) else {
+            return Ok(None);
+        };
+        let handle = entry.handle;
+        let view = self.file_view();
+        let (stored, kind) = view.checked_stored(handle, view.footer_offset() as u64)?;
+        let bytes = match kind {
+            BLOCK_RAW => {
+                let start = handle.offset as usize;
+                BlockBytes::Mapped(start..start + stored.len())
+            }
+            BLOCK_SNAPPY => BlockBytes::Owned(view.decompress(stored, handle.offset)?),
+            other => {
+                let detail = format!("unknown compression type {other}");
+                return Err(self.corrupt(handle.offset, detail));
+            }
+        };
+        let layout = BlockView::parse(bytes.slice(self))
+            .map_err(|m| self.corrupt(handle.offset, m.0))?
+            .layout();
+        Ok(Some(LoadedBlock {
+            block: block_no,
+            offset: handle.offset,
+            bytes,
+            layout,
+        }))
     }
 
     fn block_entries(&self, block_no: usize) -> Result<Vec<Entry>> {
@@ -352,11 +383,93 @@ pub struct SegmentIter {
     segment: Arc<Segment>,
     lower: Bound<Vec<u8>>,
     upper: Bound<Vec<u8>>,
-    front: Cursor,
+    front: Front,
     back: Cursor,
 }
 
-/// Where one end of a [`SegmentIter`] is.
+/// The uncompressed bytes of one data block: borrowed from the segment's map when stored
+/// raw, decompressed into a buffer otherwise.
+#[derive(Debug)]
+enum BlockBytes {
+    Mapped(Range<usize>),
+    Owned(Vec<u8>),
+}
+
+impl BlockBytes {
+    fn slice<'s>(&'s self, segment: &'s Segment) -> &'s [u8] {
+        match self {
+            BlockBytes::Mapped(range) => segment.mmap.get(range.clone()).unwrap_or_default(),
+            BlockBytes::Owned(bytes) => bytes,
+        }
+    }
+}
+
+/// A data block a cursor reads, checked once when loaded.
+#[derive(Debug)]
+struct LoadedBlock {
+    block: usize,
+    /// Where the block starts in the file, for corruption errors.
+    offset: u64,
+    bytes: BlockBytes,
+    layout: Layout,
+}
+
+/// The front end of a [`SegmentIter`]: decodes one entry at a time from its block, so a
+/// seek that reads a few entries decodes only those and the restart interval before them.
+#[derive(Debug)]
+enum Front {
+    /// Nothing read yet: positioned from the lower bound on first use.
+    Unpositioned,
+    At(BlockCursor),
+    /// Exhausted or failed.
+    Done,
+}
+
+/// A position inside one loaded block.
+///
+/// # Invariants
+/// `key` is the key of the entry decoded last (empty at a restart point, where the next
+/// entry stores its key whole), so the entry at `next` can be decoded against it.
+#[derive(Debug)]
+struct BlockCursor {
+    loaded: LoadedBlock,
+    next: usize,
+    key: Vec<u8>,
+    value: Range<usize>,
+}
+
+impl BlockCursor {
+    fn at(loaded: LoadedBlock, next: usize) -> Self {
+        BlockCursor {
+            loaded,
+            next,
+            key: Vec::new(),
+            value: 0..0,
+        }
+    }
+
+    /// Decodes the next entry into `key` and `value`; false at the end of the block.
+    fn advance(&mut self, segment: &Segment) -> Result<bool> {
+        let view = BlockView::with_layout(self.loaded.bytes.slice(segment), self.loaded.layout);
+        if self.next >= view.entries_len() {
+            return Ok(false);
+        }
+        let (value, next) = view
+            .decode_at(self.next, &mut self.key)
+            .map_err(|m| segment.corrupt(self.loaded.offset, m.0))?;
+        self.value = value;
+        self.next = next;
+        Ok(true)
+    }
+
+    /// The entry decoded last, copied out.
+    fn entry(&self, segment: &Segment) -> Entry {
+        let view = BlockView::with_layout(self.loaded.bytes.slice(segment), self.loaded.layout);
+        (self.key.clone(), view.value(self.value.clone()).to_vec())
+    }
+}
+
+/// Where the back end of a [`SegmentIter`] is.
 #[derive(Debug)]
 enum Cursor {
     /// Nothing read yet: positioned from the bound on first use.
@@ -389,26 +502,28 @@ fn below_lower(ikey: &[u8], lower: &Bound<Vec<u8>>) -> bool {
 }
 
 impl SegmentIter {
-    /// Loads the first block that can hold an entry at or after the lower bound.
-    fn position_front(&self) -> Result<Cursor> {
+    /// Loads the first block that can hold an entry at or after the lower bound and moves to
+    /// the restart point the bound lies after; [`SegmentIter::step_front`] skips the rest.
+    fn position_front(&self) -> Result<Front> {
         let seg = &self.segment;
-        let block = match &self.lower {
-            Bound::Unbounded => 0,
-            Bound::Included(k) => seg.first_block_reaching(k),
-            Bound::Excluded(k) => seg
-                .index
-                .partition_point(|e| key::compare_internal(&e.last_key, k).is_le()),
+        let (block, target) = match &self.lower {
+            Bound::Unbounded => (0, None),
+            Bound::Included(k) => (seg.first_block_reaching(k), Some(k)),
+            Bound::Excluded(k) => {
+                let after = |e: &IndexEntry| key::compare_internal(&e.last_key, k).is_le();
+                (seg.index.partition_point(after), Some(k))
+            }
         };
-        if block >= seg.index.len() {
-            return Ok(Cursor::Done);
-        }
-        let entries = seg.block_entries(block)?;
-        let pos = entries.partition_point(|(k, _)| below_lower(k, &self.lower));
-        Ok(Cursor::At {
-            block,
-            entries,
-            pos,
-        })
+        let Some(loaded) = seg.load_block(block)? else {
+            return Ok(Front::Done);
+        };
+        let next = match target {
+            None => 0,
+            Some(k) => BlockView::with_layout(loaded.bytes.slice(seg), loaded.layout)
+                .seek_start(k, key::compare_internal)
+                .map_err(|m| seg.corrupt(loaded.offset, m.0))?,
+        };
+        Ok(Front::At(BlockCursor::at(loaded, next)))
     }
 
     /// Loads the block holding the last entry at or before the upper bound: the first block
@@ -432,34 +547,27 @@ impl SegmentIter {
     }
 
     fn step_front(&mut self) -> Result<Option<Entry>> {
-        if matches!(self.front, Cursor::Unpositioned) {
+        if matches!(self.front, Front::Unpositioned) {
             self.front = self.position_front()?;
         }
         loop {
-            let Cursor::At {
-                block,
-                entries,
-                pos,
-            } = &mut self.front
-            else {
+            let Front::At(cursor) = &mut self.front else {
                 return Ok(None);
             };
-            if let Some(slot) = entries.get_mut(*pos) {
-                *pos += 1;
-                // The front never revisits an entry, so it can move it out.
-                let entry = std::mem::take(slot);
-                return Ok((!above_upper(&entry.0, &self.upper)).then_some(entry));
+            if !cursor.advance(&self.segment)? {
+                let Some(next) = self.segment.load_block(cursor.loaded.block + 1)? else {
+                    return Ok(None);
+                };
+                *cursor = BlockCursor::at(next, 0);
+                continue;
             }
-            let next = *block + 1;
-            if next >= self.segment.index.len() {
+            if below_lower(&cursor.key, &self.lower) {
+                continue; // between the restart point a seek starts at and the bound
+            }
+            if above_upper(&cursor.key, &self.upper) {
                 return Ok(None);
             }
-            let entries = self.segment.block_entries(next)?;
-            self.front = Cursor::At {
-                block: next,
-                entries,
-                pos: 0,
-            };
+            return Ok(Some(cursor.entry(&self.segment)));
         }
     }
 
@@ -495,16 +603,17 @@ impl SegmentIter {
     }
 }
 
-/// Turns a step result into an iterator item, retiring the cursor on end or error.
-fn settle(cursor: &mut Cursor, step: Result<Option<Entry>>) -> Option<Result<Entry>> {
+/// Turns a step result into an iterator item, replacing the cursor with `done` on end or
+/// error.
+fn settle<C>(cursor: &mut C, done: C, step: Result<Option<Entry>>) -> Option<Result<Entry>> {
     match step {
         Ok(Some(entry)) => Some(Ok(entry)),
         Ok(None) => {
-            *cursor = Cursor::Done;
+            *cursor = done;
             None
         }
         Err(e) => {
-            *cursor = Cursor::Done;
+            *cursor = done;
             Some(Err(e))
         }
     }
@@ -515,13 +624,13 @@ impl Iterator for SegmentIter {
 
     fn next(&mut self) -> Option<Self::Item> {
         let step = self.step_front();
-        settle(&mut self.front, step)
+        settle(&mut self.front, Front::Done, step)
     }
 }
 
 impl DoubleEndedIterator for SegmentIter {
     fn next_back(&mut self) -> Option<Self::Item> {
         let step = self.step_back();
-        settle(&mut self.back, step)
+        settle(&mut self.back, Cursor::Done, step)
     }
 }
