@@ -21,6 +21,12 @@ pub trait WritableFile: Send + fmt::Debug {
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()>;
     /// Makes the written bytes and the file length durable (`fdatasync`).
     fn sync_data(&mut self) -> io::Result<()>;
+    /// Asks the operating system to start writing `len` bytes at `offset` to the device
+    /// without waiting for them. Only a hint that spreads writeback out, so that a later
+    /// [`WritableFile::sync_data`] has little left to wait for; it makes nothing durable.
+    fn start_writeback(&mut self, offset: u64, len: u64) {
+        let _ = (offset, len);
+    }
 }
 
 /// The operations alluvium uses to change files.
@@ -57,6 +63,20 @@ impl WritableFile for OsFile {
 
     fn sync_data(&mut self) -> io::Result<()> {
         self.0.sync_data()
+    }
+
+    #[cfg(target_os = "linux")]
+    fn start_writeback(&mut self, offset: u64, len: u64) {
+        use std::os::fd::AsRawFd;
+        let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
+            return;
+        };
+        // SAFETY: sync_file_range only reads its integer arguments; the descriptor is open for
+        // as long as `self.0` lives. An error (say EIO) is left for the next fdatasync, which
+        // reports it, so ignoring the result here loses nothing.
+        unsafe {
+            libc::sync_file_range(self.0.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE);
+        }
     }
 }
 
