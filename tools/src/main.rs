@@ -11,6 +11,7 @@ mod log_cmd;
 mod manifest_cmd;
 mod output;
 mod segment_cmd;
+mod serve_cmd;
 mod verify_cmd;
 
 use std::io::Write;
@@ -59,6 +60,8 @@ enum Command {
     /// Follows the change feed, or lists its subscriptions.
     #[command(subcommand)]
     Feed(feed_cmd::FeedCommand),
+    /// Serves the change feed over HTTP (Server-Sent Events) and read-only key lookups.
+    Serve(serve_cmd::ServeArgs),
     /// Writes, reads, restarts and reads again on a default database, printing each step.
     #[command(after_help = "Example:\n  alluvium demo --dir /tmp/alluvium-demo")]
     Demo(demo::DemoArgs),
@@ -81,6 +84,7 @@ fn run(command: &Command) -> CmdResult {
         Command::Delete(args) => kv_cmd::delete(args),
         Command::Scan(args) => kv_cmd::scan(args),
         Command::Feed(c) => feed_cmd::run(c),
+        Command::Serve(args) => serve_cmd::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
     }

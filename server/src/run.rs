@@ -1,0 +1,162 @@
+//! `alluvium serve`: open the database, listen, serve until SIGINT or SIGTERM, close.
+
+use std::future::Future;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use alluvium::{Db, Error, Options};
+use tokio::net::TcpListener;
+
+use crate::error::ServeError;
+use crate::{router, ServerConfig};
+
+/// After a stop signal, connections get this long to finish before the server exits anyway
+/// (a feed whose client stopped reading would otherwise hold it forever).
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What `alluvium serve` was asked for.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The database directory; it must hold a database.
+    pub dir: PathBuf,
+    /// The address to listen on (port 0 picks a free port; the address is printed).
+    pub listen: SocketAddr,
+    /// Serve on a non-loopback address without a token.
+    pub allow_no_token: bool,
+    /// Flushed log bytes kept for feed clients that reconnect (see
+    /// [`Options::feed_retention_bytes_min`]).
+    pub feed_retention_bytes_min: u64,
+    /// Token, keep-alive and limits.
+    pub config: ServerConfig,
+}
+
+/// Refuses a non-loopback address without a token (unless `allow_no_token`): the API has no
+/// write endpoint, but it reads every key and every change.
+///
+/// # Errors
+/// [`ServeError::Refused`] naming the flags that would allow it.
+pub fn check_listen_address(
+    listen: SocketAddr,
+    has_token: bool,
+    allow_no_token: bool,
+) -> Result<(), ServeError> {
+    match listen.ip().is_loopback() || has_token || allow_no_token {
+        true => Ok(()),
+        false => Err(ServeError::Refused(format!(
+            "{listen} is not a loopback address: anyone who reaches it could read every key \
+             and change; give --token (or --token-file), or --allow-no-token to serve it anyway"
+        ))),
+    }
+}
+
+/// Serves `options.dir` until SIGINT or SIGTERM, printing the address once listening.
+///
+/// # Errors
+/// When the address is refused or cannot be bound, or the database cannot be opened (it
+/// takes the database's lock: another process holding it is an error).
+pub fn run(options: RunOptions) -> Result<(), ServeError> {
+    check_listen_address(
+        options.listen,
+        options.config.token.is_some(),
+        options.allow_no_token,
+    )?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ServeError::io("cannot start the runtime", e))?;
+    let db = open(&options)?;
+    let served = runtime.block_on(serve(db.clone(), options, stop_signal()));
+    // Closing again after the stop signal closed it is a no-op; after an error it is not.
+    db.close()?;
+    served
+}
+
+fn open(options: &RunOptions) -> Result<Db, ServeError> {
+    if !options.dir.join("CURRENT").is_file() {
+        return Err(ServeError::Refused(format!(
+            "{}: no alluvium database here (no CURRENT file)",
+            options.dir.display()
+        )));
+    }
+    let opts = Options::default()
+        .create_if_missing(false)
+        .feed_retention_bytes_min(options.feed_retention_bytes_min);
+    Db::open(&options.dir, opts).map_err(|e| match e {
+        Error::Locked { .. } => ServeError::Refused(format!(
+            "{}: database is in use by another process (serve opens it itself; \
+             `alluvium feed follow` reads a database another process has open)",
+            options.dir.display()
+        )),
+        other => other.into(),
+    })
+}
+
+async fn serve(
+    db: Db,
+    options: RunOptions,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let listener = TcpListener::bind(options.listen)
+        .await
+        .map_err(|e| ServeError::io(format!("cannot listen on {}", options.listen), e))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| ServeError::io("cannot read the listening address", e))?;
+    announce(&options, local);
+    let (stopped_tx, stopped) = tokio::sync::oneshot::channel::<()>();
+    let closing = db.clone();
+    let shutdown = async move {
+        stop.await;
+        let _ = stopped_tx.send(());
+        // Closing the database ends every feed (their cursors wake up and see it closed).
+        let _ = tokio::task::spawn_blocking(move || closing.close()).await;
+    };
+    let server = axum::serve(listener, router(db, options.config)).with_graceful_shutdown(shutdown);
+    let drained = async move {
+        let _ = stopped.await;
+        tokio::time::sleep(DRAIN_TIMEOUT).await;
+    };
+    tokio::select! {
+        served = server => served.map_err(|e| ServeError::io("serving failed", e)),
+        () = drained => Ok(()),
+    }
+}
+
+/// One line on stdout once listening (port 0 resolved), flushed for scripts that wait on it.
+fn announce(options: &RunOptions, local: SocketAddr) {
+    let auth = match options.config.token {
+        Some(_) => "bearer token required",
+        None => "no token",
+    };
+    let mut out = std::io::stdout();
+    let _ = writeln!(
+        out,
+        "alluvium: serving {} on http://{local} ({auth}); stop with Ctrl-C",
+        options.dir.display()
+    );
+    let _ = out.flush();
+}
+
+/// Completes at SIGINT (Ctrl-C) or SIGTERM.
+async fn stop_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}
