@@ -176,7 +176,11 @@ fn subcompact(job: &Job, ctx: &JobContext, range: &KeyRange) -> Result<SubOutcom
     });
     let sources = job
         .segments()
-        .map(|s| s.segment.range(lower.clone(), upper.clone()))
+        .map(|s| {
+            s.segment
+                .range(lower.clone(), upper.clone())
+                .release_behind()
+        })
         .collect();
     let merged = MergedEntries::new(sources)?;
     let version = ctx.version;

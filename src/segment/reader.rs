@@ -164,7 +164,30 @@ impl Segment {
             upper,
             front: Front::Unpositioned,
             back: Cursor::Unpositioned,
+            release_from: None,
         }
+    }
+
+    /// Drops this process's mapping of the file's pages in `range` (page-aligned inward), so
+    /// bytes a sequential reader is done with stop counting as its resident memory. The pages
+    /// stay in the OS page cache; a later read of the range faults them back in unchanged.
+    fn release_pages(&self, range: Range<usize>) {
+        const PAGE: usize = 4096;
+        let start = range.start.next_multiple_of(PAGE);
+        let end = (range.end / PAGE * PAGE).min(self.mmap.len() / PAGE * PAGE);
+        if start >= end {
+            return;
+        }
+        // SAFETY: the mapping is shared and read-only over a file that is never modified
+        // while open (see `open`). MADV_DONTNEED on such a mapping drops only page-table
+        // entries: the next access faults in the same bytes from the page cache or the file,
+        // so slices borrowed from the map (by other readers too) never see a change. Offsets
+        // are in bounds (clamped above). A failure only leaves the pages mapped.
+        #[cfg(unix)]
+        let _ = unsafe {
+            self.mmap
+                .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start)
+        };
     }
 
     /// The handle of every data block, in key order.
@@ -385,7 +408,12 @@ pub struct SegmentIter {
     upper: Bound<Vec<u8>>,
     front: Front,
     back: Cursor,
+    /// Set by [`SegmentIter::release_behind`]: where the pages not yet released start.
+    release_from: Option<usize>,
 }
+
+/// How many bytes a releasing iterator reads past before it releases them.
+const RELEASE_EVERY_BYTES: usize = 1 << 20;
 
 /// The uncompressed bytes of one data block: borrowed from the segment's map when stored
 /// raw, decompressed into a buffer otherwise.
@@ -502,6 +530,26 @@ fn below_lower(ikey: &[u8], lower: &Bound<Vec<u8>>) -> bool {
 }
 
 impl SegmentIter {
+    /// Makes the front release the pages of blocks it has read (see
+    /// [`Segment::release_pages`]): for a compaction, which reads each input once from start
+    /// to end, so that its inputs do not stay resident as they are read.
+    pub fn release_behind(mut self) -> Self {
+        self.release_from = Some(0);
+        self
+    }
+
+    /// Releases what lies before `offset` once a megabyte or more has been read.
+    fn release_before(&mut self, offset: u64) {
+        let Some(from) = self.release_from else {
+            return;
+        };
+        let to = usize::try_from(offset).unwrap_or(usize::MAX);
+        if to.saturating_sub(from) >= RELEASE_EVERY_BYTES {
+            self.segment.release_pages(from..to);
+            self.release_from = Some(to);
+        }
+    }
+
     /// Loads the first block that can hold an entry at or after the lower bound and moves to
     /// the restart point the bound lies after; [`SegmentIter::step_front`] skips the rest.
     fn position_front(&self) -> Result<Front> {
@@ -558,7 +606,9 @@ impl SegmentIter {
                 let Some(next) = self.segment.load_block(cursor.loaded.block + 1)? else {
                     return Ok(None);
                 };
+                let offset = next.offset;
                 *cursor = BlockCursor::at(next, 0);
+                self.release_before(offset);
                 continue;
             }
             if below_lower(&cursor.key, &self.lower) {

@@ -520,3 +520,32 @@ fn print_worked_example() {
     }
     println!("{:?}", footer_of(&bytes));
 }
+
+/// Resident KiB of this process's mapping of `path` (`Rss:` in `/proc/self/smaps`).
+fn mapped_rss_kib(path: &Path) -> u64 {
+    let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+    let name = path.to_str().unwrap();
+    let mut lines = smaps.lines().skip_while(|l| !l.ends_with(name));
+    lines
+        .find_map(|l| l.strip_prefix("Rss:"))
+        .map(|v| v.trim().trim_end_matches(" kB").parse().unwrap())
+        .expect("the segment is mapped")
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn a_releasing_iterator_reads_the_same_entries_and_leaves_little_of_the_file_resident() {
+    let entries = model(40_000);
+    let dir = tempfile::tempdir().unwrap();
+    let (path, seg) = write_and_open(dir.path(), &opts(Compression::None), &entries);
+    let file_kib = std::fs::metadata(&path).unwrap().len() / 1024;
+    assert!(file_kib > 3 * 1024, "{file_kib} KiB is too small to show release");
+
+    let all = || seg.range(Bound::Unbounded, Bound::Unbounded);
+    assert_eq!(collect(all().release_behind()), entries);
+    let released = mapped_rss_kib(&path);
+    assert_eq!(collect(all()), entries);
+    let kept = mapped_rss_kib(&path);
+    assert!(kept > file_kib / 2, "a plain read keeps pages: {kept} KiB");
+    assert!(released < 1200 + 64, "released read left {released} KiB mapped");
+}

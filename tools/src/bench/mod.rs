@@ -96,13 +96,50 @@ pub fn run(args: &BenchArgs) -> BenchResult {
         args.engine, args.key_size, args.value_size, args.num, args.threads
     );
     let io_before = disk_write_bytes();
+    let anon = AnonPeak::start();
     for name in args.benchmarks.split(',').filter(|s| !s.is_empty()) {
         let started = Instant::now();
         let outcome = run_one(name, &ctx)?;
         report(name, started.elapsed().as_secs_f64(), &outcome, args);
     }
     summary(&ctx, &dir, io_before);
+    println!("peak anonymous memory: {} KiB", anon.finish());
     Ok(())
+}
+
+/// Peak anonymous resident memory (`RssAnon`), sampled every 10 ms by a thread: the heap,
+/// memtables and caches an engine owns, without the pages of files it maps (which `VmHWM`
+/// counts although the kernel can drop them at any time).
+struct AnonPeak {
+    peak: std::sync::Arc<AtomicU64>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl AnonPeak {
+    fn start() -> Self {
+        let peak = std::sync::Arc::new(AtomicU64::new(0));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (p, s) = (peak.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                p.fetch_max(
+                    proc_field("/proc/self/status", "RssAnon:"),
+                    Ordering::Relaxed,
+                );
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        });
+        AnonPeak { peak, stop, thread }
+    }
+
+    /// Stops sampling; the largest sample in KiB.
+    fn finish(self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.thread.join();
+        let last = proc_field("/proc/self/status", "RssAnon:");
+        self.peak.load(Ordering::Relaxed).max(last)
+    }
 }
 
 #[derive(Default)]
