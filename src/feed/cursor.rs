@@ -292,6 +292,10 @@ impl Cursor {
                 format!("sequence number {} is in no log file", self.next_seqno),
             ));
         };
+        if next.first_seqno > self.next_seqno {
+            // Retention deleted the files between while this one was being read.
+            return Err(self.truncated_now(self.next_seqno));
+        }
         let path = files::log_path(&self.inner.dir, next.number);
         match LogFileReader::open(&path)? {
             Some(reader) => self.reader = Some((next.number, reader)),
