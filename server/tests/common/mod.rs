@@ -102,7 +102,7 @@ impl SseClient {
             data: String::new(),
             comments: Vec::new(),
         };
-        for line in block.lines() {
+        for line in block.lines().filter(|l| !l.is_empty()) {
             let (field, value) = line.split_once(':').unwrap_or((line, ""));
             let value = value.strip_prefix(' ').unwrap_or(value);
             match field {
