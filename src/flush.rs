@@ -3,25 +3,32 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::compaction::GarbageCollector;
 use crate::error::Result;
 use crate::files;
+use crate::key::SeqNo;
 use crate::manifest::{AddedSegment, LiveSegment};
 use crate::memtable::Memtable;
 use crate::options::Options;
 use crate::segment::{Segment, SegmentWriter};
 
-/// Writes every entry of `mem` to segment `id` in `dir`, syncs it and opens it.
+/// Writes the entries of `mem` that a reader can still see to segment `id` in `dir`, syncs
+/// it and opens it.
 ///
-/// Every version is kept: snapshots may still read older ones, and compaction is the place
-/// that drops what nobody can see.
+/// `snapshots` are the live snapshots (ascending), read after `mem` became immutable. Of the
+/// versions of a key between two snapshots only the newest is written, as compaction does
+/// ([`GarbageCollector`]); a snapshot taken later sees the newest version of every key in
+/// `mem`, since it reads at or above `mem`'s largest sequence number. Tombstones are all kept:
+/// older versions of their keys may be in segments.
 pub fn write_segment(
     dir: &Path,
     id: u64,
     mem: &Memtable,
+    snapshots: Vec<SeqNo>,
     opts: &Options,
 ) -> Result<(AddedSegment, Arc<LiveSegment>)> {
     let path = files::segment_path(dir, id);
-    let written = write_file(&path, mem, opts);
+    let written = write_file(&path, mem, snapshots, opts);
     if written.is_err() {
         // Best effort: a leftover file is an orphan that the next open removes anyway.
         let _ = files::remove_if_exists(&**opts.file_system_value(), &path);
@@ -37,8 +44,17 @@ pub fn write_segment(
     Ok((added, LiveSegment::new(segment, meta)))
 }
 
-fn write_file(path: &Path, mem: &Memtable, opts: &Options) -> Result<crate::segment::SegmentMeta> {
+fn write_file(
+    path: &Path,
+    mem: &Memtable,
+    snapshots: Vec<SeqNo>,
+    opts: &Options,
+) -> Result<crate::segment::SegmentMeta> {
     let mut writer = SegmentWriter::create(path, opts)?;
-    mem.for_each(|ikey, value| writer.add(ikey, value))?;
+    let mut gc = GarbageCollector::new(snapshots, |_: &[u8]| true);
+    mem.for_each(|ikey, value| match gc.keep(ikey)? {
+        true => writer.add(ikey, value),
+        false => Ok(()),
+    })?;
     writer.finish()
 }

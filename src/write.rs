@@ -442,7 +442,9 @@ fn flush_one(inner: &Inner, mem: &Arc<Memtable>) -> Result<()> {
     let mut opened = Vec::new();
     if !mem.is_empty() {
         let id = inner.versions.lock().new_file_number();
-        let (added, live) = crate::flush::write_segment(&inner.dir, id, mem, &inner.opts)?;
+        let snapshots: Vec<SeqNo> = inner.snapshots.lock().keys().copied().collect();
+        let (added, live) =
+            crate::flush::write_segment(&inner.dir, id, mem, snapshots, &inner.opts)?;
         let bytes = added.meta.size_bytes;
         inner
             .counters

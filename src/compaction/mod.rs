@@ -10,6 +10,7 @@
 
 mod job;
 mod merge;
+pub(crate) use merge::GarbageCollector;
 pub mod picker;
 mod scheduler;
 
