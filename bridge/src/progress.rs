@@ -1,0 +1,92 @@
+//! What the bridges report while they run, and the backoff they retry with.
+
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A progress report, printed about once a second by the `alluvium` tool.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Progress {
+    /// "published" or "ingested".
+    pub verb: &'static str,
+    /// Messages the broker acknowledged (publish) or changes written (ingest) by this process.
+    pub count: u64,
+    /// Of `count`, messages the broker reported as duplicates (publish).
+    pub duplicates: u64,
+    /// Changes per second since the previous report.
+    pub rate_per_s: f64,
+    /// The position: the subscription's (publish) or the stream sequence stored (ingest).
+    pub position: u64,
+    /// Records not yet done: database changes after the position (publish), or stream messages
+    /// after the stored stream sequence (ingest).
+    pub lag_records: u64,
+    /// How old the newest change done is, when records lag behind: the view is that many
+    /// seconds behind its source. `None` before the first change is done.
+    pub lag_s: Option<f64>,
+}
+
+impl fmt::Display for Progress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {} ({} duplicates, {:.0}/s)  position {}  lag {} records",
+            self.verb,
+            self.count,
+            self.duplicates,
+            self.rate_per_s,
+            self.position,
+            self.lag_records
+        )?;
+        match self.lag_s {
+            Some(s) => write!(f, ", {s:.1} s"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Seconds from `commit_time_us` to now (0 if the clock went back).
+pub fn age_s(commit_time_us: u64) -> f64 {
+    let now_us = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64);
+    now_us.saturating_sub(commit_time_us) as f64 / 1e6
+}
+
+/// Exponential backoff: 100 ms, doubling, at most 5 s; reset after progress.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    next: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            next: Backoff::FIRST,
+        }
+    }
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(100);
+    const MAX: Duration = Duration::from_secs(5);
+
+    /// The delay before the next try; the one after doubles.
+    pub fn next_delay(&mut self) -> Duration {
+        let delay = self.next;
+        self.next = (self.next * 2).min(Backoff::MAX);
+        delay
+    }
+
+    /// Back to the first delay.
+    pub fn reset(&mut self) {
+        self.next = Backoff::FIRST;
+    }
+}
+
+/// What a running bridge tells its caller.
+#[derive(Debug)]
+pub enum Report<'a> {
+    /// About once a second, and once at the end.
+    Progress(&'a Progress),
+    /// A one-off event: where a run resumed, a retry after a broker error.
+    Note(String),
+}
