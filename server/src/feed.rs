@@ -42,9 +42,8 @@ pub(crate) async fn feed(
     let (chunks, rx) = mpsc::channel(CHUNKS_QUEUED_MAX);
     let (opened, opened_rx) = oneshot::channel();
     let job = feeder::Job {
-        db: app.db.clone(),
+        app: app.clone(),
         request,
-        keep_alive: app.config.keep_alive,
         chunks,
         opened,
         permit,

@@ -7,15 +7,17 @@
 //! within [`WAIT_SLICE_MAX`] when idle, at the next send otherwise), when the database
 //! closes, or after sending an `event: error`.
 
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use alluvium::{ChangeBatch, Cursor, Db, KeyFilter, SeqNo, Start};
+use alluvium::{ChangeBatch, Cursor, Db, Follower, KeyFilter, SeqNo, Start};
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
 
 use crate::encoding::{BatchJson, Encoding};
 use crate::error::ApiError;
-use crate::sse;
+use crate::{sse, App, Backend};
 
 /// A chunk grows to about this size when batches are waiting (catching up), so the
 /// connection writes large chunks instead of one per batch.
@@ -36,9 +38,8 @@ pub(crate) struct FeedRequest {
 
 /// Everything the thread needs.
 pub(crate) struct Job {
-    pub db: Db,
+    pub app: Arc<App>,
     pub request: FeedRequest,
-    pub keep_alive: Duration,
     pub chunks: mpsc::Sender<Bytes>,
     /// Told once whether the cursor opened, before anything is streamed.
     pub opened: oneshot::Sender<Result<(), ApiError>>,
@@ -56,30 +57,75 @@ pub(crate) fn spawn(job: Job) -> Result<(), ApiError> {
 }
 
 fn run(job: Job) {
-    let cursor = match open(&job.db, &job.request) {
-        Ok(cursor) => cursor,
+    let source = match open(&job.app.backend, &job.request) {
+        Ok(source) => source,
         Err(e) => {
             let _ = job.opened.send(Err(e));
             return;
         }
     };
     let _ = job.opened.send(Ok(()));
-    let resumed_after = job.request.min_seqno.saturating_sub(1);
+    let resumed_after = job.request.min_seqno.checked_sub(1);
     let feeder = Feeder {
-        sent_id: cursor.position().max(resumed_after),
-        cursor,
+        sent_id: source.position().max(resumed_after),
+        source,
         chunks: job.chunks,
         min_seqno: job.request.min_seqno,
         encoding: job.request.encoding,
-        keep_alive: job.keep_alive,
+        app: job.app.clone(),
     };
     feeder.run();
     drop(job.permit);
 }
 
+/// Where a feed reads from.
+enum Source {
+    /// This process's database: woken by the commit path.
+    Cursor(Cursor),
+    /// Another process's database: polls its log files.
+    Follower(Follower),
+}
+
+impl Source {
+    fn try_next(&mut self) -> alluvium::Result<Option<ChangeBatch>> {
+        match self {
+            Source::Cursor(c) => c.try_next(),
+            Source::Follower(f) => f.try_next(),
+        }
+    }
+
+    fn next_timeout(&mut self, timeout: Duration) -> alluvium::Result<Option<ChangeBatch>> {
+        match self {
+            Source::Cursor(c) => c.next_timeout(timeout),
+            Source::Follower(f) => f.next_timeout(timeout),
+        }
+    }
+
+    /// The last sequence number handed out or skipped; `None` while unknown (a follower
+    /// before its first record).
+    fn position(&self) -> Option<SeqNo> {
+        match self {
+            Source::Cursor(c) => Some(c.position()),
+            Source::Follower(f) => f.position(),
+        }
+    }
+}
+
+fn open(backend: &Backend, request: &FeedRequest) -> Result<Source, ApiError> {
+    let filter = request.filter.clone();
+    match backend {
+        Backend::Open(db) => Ok(Source::Cursor(
+            open_cursor(db, request)?.with_filter(filter),
+        )),
+        Backend::Follow(dir) => Ok(Source::Follower(
+            Follower::open(dir, request.start)?.with_filter(filter),
+        )),
+    }
+}
+
 /// The cursor for `request`; a position past the end is refused rather than waited for (it
 /// comes from another database, or one recreated since).
-fn open(db: &Db, request: &FeedRequest) -> Result<Cursor, ApiError> {
+fn open_cursor(db: &Db, request: &FeedRequest) -> Result<Cursor, ApiError> {
     let latest = db.latest_seqno();
     if let Start::SeqNo(n) = request.start {
         if n > latest.saturating_add(1) {
@@ -89,28 +135,30 @@ fn open(db: &Db, request: &FeedRequest) -> Result<Cursor, ApiError> {
             )));
         }
     }
-    Ok(db
-        .changes(request.start)?
-        .with_filter(request.filter.clone()))
+    Ok(db.changes(request.start)?)
 }
 
 struct Feeder {
-    cursor: Cursor,
+    source: Source,
     chunks: mpsc::Sender<Bytes>,
     min_seqno: SeqNo,
     encoding: Encoding,
-    keep_alive: Duration,
+    app: Arc<App>,
     /// The last `id:` the client was sent.
-    sent_id: SeqNo,
+    sent_id: Option<SeqNo>,
 }
 
 impl Feeder {
     fn run(mut self) {
         let mut buf = String::new();
         sse::comment(&mut buf, "alluvium change feed");
-        sse::position(&mut buf, self.sent_id);
+        match self.sent_id {
+            Some(id) => sse::position(&mut buf, id),
+            None => buf.push('\n'),
+        }
         let mut quiet_since = Instant::now();
-        let slice = self.keep_alive.min(WAIT_SLICE_MAX);
+        let keep_alive = self.app.config.keep_alive;
+        let slice = keep_alive.min(WAIT_SLICE_MAX);
         loop {
             if !buf.is_empty() {
                 if !self.send(&mut buf) {
@@ -118,10 +166,13 @@ impl Feeder {
                 }
                 quiet_since = Instant::now();
             }
-            let step = match self.cursor.next_timeout(slice) {
+            if self.app.stopping.load(Ordering::Acquire) {
+                return self.fail(buf, &ApiError::Unavailable("stopping".into()));
+            }
+            let step = match self.source.next_timeout(slice) {
                 Ok(Some(batch)) => self.fill(&mut buf, &batch),
                 Ok(None) if self.chunks.is_closed() => return,
-                Ok(None) if quiet_since.elapsed() >= self.keep_alive => {
+                Ok(None) if quiet_since.elapsed() >= keep_alive => {
                     self.ping(&mut buf);
                     Ok(())
                 }
@@ -138,7 +189,7 @@ impl Feeder {
     fn fill(&mut self, buf: &mut String, first: &ChangeBatch) -> Result<(), ApiError> {
         self.append(buf, first)?;
         while buf.len() < CHUNK_BYTES {
-            match self.cursor.try_next()? {
+            match self.source.try_next()? {
                 Some(batch) => self.append(buf, &batch)?,
                 None => break,
             }
@@ -154,7 +205,7 @@ impl Feeder {
         let text = serde_json::to_string(&json)
             .map_err(|e| ApiError::Internal(format!("cannot encode a batch: {e}")))?;
         sse::batch(buf, batch.last_seqno, &text);
-        self.sent_id = batch.last_seqno;
+        self.sent_id = Some(batch.last_seqno);
         Ok(())
     }
 
@@ -162,12 +213,13 @@ impl Feeder {
     /// the last id sent, so a client that reconnects does not read them again.
     fn ping(&mut self, buf: &mut String) {
         sse::comment(buf, "keep-alive");
-        let position = self.cursor.position();
-        match position > self.sent_id {
-            true => sse::position(buf, position),
-            false => buf.push('\n'),
+        match self.source.position() {
+            Some(position) if Some(position) > self.sent_id => {
+                sse::position(buf, position);
+                self.sent_id = Some(position);
+            }
+            _ => buf.push('\n'),
         }
-        self.sent_id = self.sent_id.max(position);
     }
 
     /// Sends what `buf` holds; false once the client is gone.

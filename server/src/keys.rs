@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::encoding::{Encoding, KeyValueJson};
 use crate::error::ApiError;
 use crate::query::{self, Query};
-use crate::App;
+use crate::{App, Backend};
 
 /// `GET /keys/{key}`: the value's bytes as `application/octet-stream`, or with
 /// `?format=json` a JSON object; 404 when the key is absent.
@@ -37,7 +37,7 @@ pub(crate) async fn lookup(
     let encoding = encoding(&query)?;
     // The raw path, not axum's decoded one: a key is any bytes, not only UTF-8.
     let key = query::decode(uri.path().strip_prefix("/keys/").unwrap_or_default());
-    let db = app.db.clone();
+    let db = open_db(&app)?;
     let (key, value) =
         tokio::task::spawn_blocking(move || db.get(&key).map(|v| (key, v))).await??;
     let value = value.ok_or(ApiError::NotFound)?;
@@ -45,6 +45,18 @@ pub(crate) async fn lookup(
         true => Json(KeyValueJson::new(&key, Some(&value), encoding)).into_response(),
         false => ([(header::CONTENT_TYPE, "application/octet-stream")], value).into_response(),
     })
+}
+
+/// The open database; 503 when the server follows another process's database.
+fn open_db(app: &App) -> Result<Db, ApiError> {
+    match &app.backend {
+        Backend::Open(db) => Ok(db.clone()),
+        Backend::Follow(_) => Err(ApiError::Unavailable(
+            "another process has the database open: this server follows its change feed \
+             only, and key reads need the database"
+                .into(),
+        )),
+    }
 }
 
 fn encoding(query: &Query) -> Result<Encoding, ApiError> {
@@ -79,7 +91,7 @@ pub(crate) async fn scan(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<ScanPage>, ApiError> {
     let request = scan_request(&Query::parse(raw.as_deref())?, &app)?;
-    let db = app.db.clone();
+    let db = open_db(&app)?;
     let page = tokio::task::spawn_blocking(move || read_page(&db, &request)).await??;
     Ok(Json(page))
 }
@@ -144,14 +156,35 @@ pub(crate) struct Status {
     latest_seqno: SeqNo,
     /// The oldest sequence number `GET /feed` can still start at.
     oldest_seqno: SeqNo,
+    /// `open` (this process has the database open) or `follow` (another process has).
+    mode: &'static str,
 }
 
 /// `GET /status`.
 pub(crate) async fn status(State(app): State<Arc<App>>) -> Result<Json<Status>, ApiError> {
-    let db = app.db.clone();
-    let stats = tokio::task::spawn_blocking(move || db.stats()).await?;
-    Ok(Json(Status {
-        latest_seqno: stats.latest_seqno,
-        oldest_seqno: stats.feed_oldest_seqno,
-    }))
+    let backend = app.backend.clone();
+    let status = tokio::task::spawn_blocking(move || read_status(&backend)).await??;
+    Ok(Json(status))
+}
+
+fn read_status(backend: &Backend) -> Result<Status, ApiError> {
+    Ok(match backend {
+        Backend::Open(db) => {
+            let stats = db.stats();
+            Status {
+                latest_seqno: stats.latest_seqno,
+                oldest_seqno: stats.feed_oldest_seqno,
+                mode: "open",
+            }
+        }
+        Backend::Follow(dir) => {
+            // Reads the log files, as `alluvium feed subscriptions` does.
+            let found = alluvium::inspect::subscriptions(dir)?;
+            Status {
+                latest_seqno: found.latest_seqno,
+                oldest_seqno: found.oldest_seqno,
+                mode: "follow",
+            }
+        }
+    })
 }

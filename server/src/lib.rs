@@ -11,7 +11,8 @@
 //! | `GET /status` | the newest and the oldest sequence numbers the feed can hand out |
 //!
 //! There is no write endpoint: every other method is 405. With a token, every request needs
-//! `Authorization: Bearer TOKEN` (401 otherwise).
+//! `Authorization: Bearer TOKEN` (401 otherwise). A [`Server`] reads a database this process
+//! has open, or follows the commit log of one another process has open ([`Backend`]).
 //!
 //! The library stays runtime-free: each feed client gets a thread of its own that waits on
 //! an [`alluvium::Cursor`] and hands ready-made SSE bytes to the connection through a bounded
@@ -40,6 +41,8 @@ mod query;
 mod run;
 mod sse;
 
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -80,29 +83,68 @@ impl Default for ServerConfig {
     }
 }
 
+/// What the server reads.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// A database this process has open: the feed (woken by the commit path) and key reads.
+    Open(Db),
+    /// The directory of a database another process has open: its change feed only, read
+    /// without the lock by an [`alluvium::Follower`] (which polls the files); key reads
+    /// answer 503.
+    Follow(PathBuf),
+}
+
 /// What every handler shares.
 pub(crate) struct App {
-    pub db: Db,
+    pub backend: Backend,
     pub config: ServerConfig,
     /// One permit per feed connection (each holds a thread).
     pub feed_slots: Arc<Semaphore>,
+    /// Set when the server stops: every feed ends.
+    pub stopping: AtomicBool,
 }
 
-/// The routes over `db`: `/feed`, `/keys/{key}`, `/keys`, `/status`; read-only.
+/// A server over a [`Backend`]: its routes, and a way to end every feed when stopping.
+#[derive(Clone)]
+pub struct Server {
+    app: Arc<App>,
+}
+
+impl Server {
+    /// A server over `backend` with `config`.
+    pub fn new(backend: Backend, config: ServerConfig) -> Server {
+        let app = App {
+            feed_slots: Arc::new(Semaphore::new(config.feeds_max)),
+            backend,
+            config,
+            stopping: AtomicBool::new(false),
+        };
+        Server { app: Arc::new(app) }
+    }
+
+    /// The routes: `/feed`, `/keys/{key}`, `/keys`, `/status`; read-only.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/feed", get(feed::feed))
+            .route("/keys", get(keys::scan))
+            .route("/keys/{*key}", get(keys::lookup))
+            .route("/status", get(keys::status))
+            .layer(axum::middleware::from_fn_with_state(
+                self.app.clone(),
+                auth::require_token,
+            ))
+            .with_state(self.app.clone())
+    }
+
+    /// Ends every feed (each within half a second, with the comment `: the server is
+    /// stopping`), so a graceful shutdown does not wait for clients that never hang up.
+    pub fn stop_feeds(&self) {
+        self.app.stopping.store(true, Ordering::Release);
+    }
+}
+
+/// The routes over `db`, which this process has open: `Server::new(Backend::Open(db),
+/// config).router()`.
 pub fn router(db: Db, config: ServerConfig) -> Router {
-    let app = Arc::new(App {
-        feed_slots: Arc::new(Semaphore::new(config.feeds_max)),
-        db,
-        config,
-    });
-    Router::new()
-        .route("/feed", get(feed::feed))
-        .route("/keys", get(keys::scan))
-        .route("/keys/{*key}", get(keys::lookup))
-        .route("/status", get(keys::status))
-        .layer(axum::middleware::from_fn_with_state(
-            app.clone(),
-            auth::require_token,
-        ))
-        .with_state(app)
+    Server::new(Backend::Open(db), config).router()
 }

@@ -1,16 +1,16 @@
-//! `alluvium serve`: open the database, listen, serve until SIGINT or SIGTERM, close.
+//! `alluvium serve`: open the database (or follow it), listen, serve until SIGINT or SIGTERM.
 
 use std::future::Future;
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use alluvium::{Db, Error, Options};
 use tokio::net::TcpListener;
 
 use crate::error::ServeError;
-use crate::{router, ServerConfig};
+use crate::{Backend, Server, ServerConfig};
 
 /// After a stop signal, connections get this long to finish before the server exits anyway
 /// (a feed whose client stopped reading would otherwise hold it forever).
@@ -53,9 +53,13 @@ pub fn check_listen_address(
 
 /// Serves `options.dir` until SIGINT or SIGTERM, printing the address once listening.
 ///
+/// It opens the database (taking its lock) to serve the feed and key reads. When another
+/// process has it open, it follows that process's commit log instead and serves the feed
+/// only; key reads answer 503.
+///
 /// # Errors
-/// When the address is refused or cannot be bound, or the database cannot be opened (it
-/// takes the database's lock: another process holding it is an error).
+/// When the address is refused or cannot be bound, or the directory holds no database or
+/// one that cannot be opened.
 pub fn run(options: RunOptions) -> Result<(), ServeError> {
     check_listen_address(
         options.listen,
@@ -66,35 +70,40 @@ pub fn run(options: RunOptions) -> Result<(), ServeError> {
         .enable_all()
         .build()
         .map_err(|e| ServeError::io("cannot start the runtime", e))?;
-    let db = open(&options)?;
-    let served = runtime.block_on(serve(db.clone(), options, stop_signal()));
-    // Closing again after the stop signal closed it is a no-op; after an error it is not.
-    db.close()?;
+    let backend = Backend::open(&options.dir, options.feed_retention_bytes_min)?;
+    let served = runtime.block_on(serve(backend.clone(), options, stop_signal()));
+    if let Backend::Open(db) = backend {
+        db.close()?;
+    }
     served
 }
 
-fn open(options: &RunOptions) -> Result<Db, ServeError> {
-    if !options.dir.join("CURRENT").is_file() {
-        return Err(ServeError::Refused(format!(
-            "{}: no alluvium database here (no CURRENT file)",
-            options.dir.display()
-        )));
+impl Backend {
+    /// Opens the database in `dir` (keeping `feed_retention_bytes_min` of flushed log for
+    /// clients that reconnect), or follows it when another process has it open.
+    ///
+    /// # Errors
+    /// When `dir` holds no database or it cannot be opened.
+    pub fn open(dir: &Path, feed_retention_bytes_min: u64) -> Result<Backend, ServeError> {
+        if !dir.join("CURRENT").is_file() {
+            return Err(ServeError::Refused(format!(
+                "{}: no alluvium database here (no CURRENT file)",
+                dir.display()
+            )));
+        }
+        let opts = Options::default()
+            .create_if_missing(false)
+            .feed_retention_bytes_min(feed_retention_bytes_min);
+        match Db::open(dir, opts) {
+            Ok(db) => Ok(Backend::Open(db)),
+            Err(Error::Locked { .. }) => Ok(Backend::Follow(dir.to_path_buf())),
+            Err(other) => Err(other.into()),
+        }
     }
-    let opts = Options::default()
-        .create_if_missing(false)
-        .feed_retention_bytes_min(options.feed_retention_bytes_min);
-    Db::open(&options.dir, opts).map_err(|e| match e {
-        Error::Locked { .. } => ServeError::Refused(format!(
-            "{}: database is in use by another process (serve opens it itself; \
-             `alluvium feed follow` reads a database another process has open)",
-            options.dir.display()
-        )),
-        other => other.into(),
-    })
 }
 
 async fn serve(
-    db: Db,
+    backend: Backend,
     options: RunOptions,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
@@ -104,36 +113,43 @@ async fn serve(
     let local = listener
         .local_addr()
         .map_err(|e| ServeError::io("cannot read the listening address", e))?;
-    announce(&options, local);
+    announce(&options, &backend, local);
+    let server = Server::new(backend, options.config);
     let (stopped_tx, stopped) = tokio::sync::oneshot::channel::<()>();
-    let closing = db.clone();
+    let stopping = server.clone();
     let shutdown = async move {
         stop.await;
+        stopping.stop_feeds();
         let _ = stopped_tx.send(());
-        // Closing the database ends every feed (their cursors wake up and see it closed).
-        let _ = tokio::task::spawn_blocking(move || closing.close()).await;
     };
-    let server = axum::serve(listener, router(db, options.config)).with_graceful_shutdown(shutdown);
+    let serving = axum::serve(listener, server.router()).with_graceful_shutdown(shutdown);
     let drained = async move {
         let _ = stopped.await;
         tokio::time::sleep(DRAIN_TIMEOUT).await;
     };
     tokio::select! {
-        served = server => served.map_err(|e| ServeError::io("serving failed", e)),
+        served = serving => served.map_err(|e| ServeError::io("serving failed", e)),
         () = drained => Ok(()),
     }
 }
 
 /// One line on stdout once listening (port 0 resolved), flushed for scripts that wait on it.
-fn announce(options: &RunOptions, local: SocketAddr) {
+fn announce(options: &RunOptions, backend: &Backend, local: SocketAddr) {
     let auth = match options.config.token {
         Some(_) => "bearer token required",
         None => "no token",
     };
+    let what = match backend {
+        Backend::Open(_) => "change feed and keys",
+        Backend::Follow(_) => {
+            "another process has it open: its change feed only (followed from the log files), \
+             key reads answer 503"
+        }
+    };
     let mut out = std::io::stdout();
     let _ = writeln!(
         out,
-        "alluvium: serving {} on http://{local} ({auth}); stop with Ctrl-C",
+        "alluvium: serving {} on http://{local} ({what}; {auth}); stop with Ctrl-C",
         options.dir.display()
     );
     let _ = out.flush();

@@ -11,9 +11,10 @@ use crate::CmdResult;
 
 #[derive(clap::Args)]
 #[command(
-    after_help = "Opens the database itself (it takes its lock), so no other process may \
-have it open. Listens on loopback unless told otherwise; a non-loopback address needs --token \
-or --token-file (or --allow-no-token).\n\nExamples:\n  \
+    after_help = "Opens the database itself (it takes its lock). When another process \
+has it open, serves that process's change feed only (read from the log files without the lock) \
+and key reads answer 503. Listens on loopback unless told otherwise; a non-loopback address \
+needs --token or --token-file (or --allow-no-token).\n\nExamples:\n  \
     alluvium serve db/ --listen 127.0.0.1:8080\n  \
     curl -N 'http://127.0.0.1:8080/feed?from=0'\n  \
     curl -N -H 'Last-Event-ID: 41' 'http://127.0.0.1:8080/feed?prefix=user:'\n  \
@@ -43,7 +44,7 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 128)]
     feeds_max: usize,
     /// Flushed commit log kept so that feed clients can reconnect after a flush, in bytes
-    /// (the library's default is 0).
+    /// (the library's default is 0). Applies when serve opens the database itself.
     #[arg(long, default_value_t = 256 << 20)]
     feed_retention_bytes_min: u64,
 }

@@ -28,11 +28,16 @@ pub struct TestServer {
 pub async fn serve(opts: Options, config: ServerConfig) -> Fallible<TestServer> {
     let dir = tempfile::tempdir()?;
     let db = Db::open(dir.path(), opts)?;
+    let url = listen(router(db.clone(), config)).await?;
+    Ok(TestServer { url, db, _dir: dir })
+}
+
+/// Serves `app` on a free loopback port until the test ends; returns its base URL.
+pub async fn listen(app: axum::Router) -> Fallible<String> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
-    let app = router(db.clone(), config);
     tokio::spawn(async move { axum::serve(listener, app).await });
-    Ok(TestServer { url, db, _dir: dir })
+    Ok(url)
 }
 
 /// One Server-Sent Event: `data` is empty for an event that only sets the id.
