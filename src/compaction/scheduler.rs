@@ -184,6 +184,7 @@ fn notify(inner: &Inner) {
 /// Picks under the job lock and runs the job; `Ok(false)` when there was nothing to do.
 fn run_picked(inner: &Inner) -> Result<bool> {
     let _job = inner.compactor.job_lock.lock();
+    let _running = Running::new(inner);
     let version = inner.versions.lock().current();
     let picked = picker::pick(
         &version,
@@ -196,13 +197,28 @@ fn run_picked(inner: &Inner) -> Result<bool> {
     }
 }
 
+/// Marks a compaction as running from before it picks until after everything it held (the
+/// version it read, its input segments, whose last drop deletes obsolete files) is dropped:
+/// declared first, it is dropped last, so [`wait_idle`] never returns while inputs linger.
+struct Running<'a>(&'a Inner);
+
+impl<'a> Running<'a> {
+    fn new(inner: &'a Inner) -> Self {
+        inner.compactor.running.store(true, Ordering::Release);
+        Running(inner)
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.compactor.running.store(false, Ordering::Release);
+    }
+}
+
 /// Runs `job` and installs its result. The caller holds the job lock.
 fn run_job(inner: &Inner, job: &Job) -> Result<()> {
     let started = Instant::now();
-    inner.compactor.running.store(true, Ordering::Release);
-    let outcome = execute(inner, job);
-    inner.compactor.running.store(false, Ordering::Release);
-    let outcome = outcome?;
+    let outcome = execute(inner, job)?;
     record(inner, job, &outcome, started);
     Ok(())
 }
@@ -282,6 +298,7 @@ fn record(inner: &Inner, job: &Job, outcome: &JobOutcome, started: Instant) {
 pub(crate) fn compact_range(inner: &Inner, lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> Result<()> {
     crate::write::flush_now(inner)?;
     let _job = inner.compactor.job_lock.lock();
+    let _running = Running::new(inner);
     let version = inner.versions.lock().current();
     let lo = match lower {
         Bound::Included(k) | Bound::Excluded(k) => k.to_vec(),
