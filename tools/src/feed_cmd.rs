@@ -1,4 +1,5 @@
-//! `alluvium feed follow|subscriptions DIR`.
+//! `alluvium feed follow|subscriptions|publish|ingest DIR`. The bridges (`publish`, `ingest`)
+//! live in the `alluvium-bridge` crate; this file only dispatches to them.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -26,6 +27,12 @@ pub enum FeedCommand {
     /// Prints every subscription: name, position, lag. Takes no lock.
     #[command(after_help = "Example:\n  alluvium feed subscriptions db/")]
     Subscriptions(SubscriptionsArgs),
+    /// Publishes every change, in commit order and exactly once, to a NATS JetStream stream,
+    /// through a durable subscription; runs until stopped. Opens the database (takes its lock).
+    Publish(alluvium_bridge::cli::PublishArgs),
+    /// Applies a NATS JetStream stream's messages to a database, exactly once (the stream
+    /// sequence is stored in the same batch as the data); runs until stopped.
+    Ingest(alluvium_bridge::cli::IngestArgs),
 }
 
 #[derive(clap::Args)]
@@ -64,6 +71,8 @@ pub fn run(command: &FeedCommand) -> CmdResult {
     match command {
         FeedCommand::Follow(args) => follow(args),
         FeedCommand::Subscriptions(args) => subscriptions(args),
+        FeedCommand::Publish(args) => Ok(alluvium_bridge::cli::publish(args)?),
+        FeedCommand::Ingest(args) => Ok(alluvium_bridge::cli::ingest(args)?),
     }
 }
 

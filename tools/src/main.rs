@@ -57,7 +57,8 @@ enum Command {
     Delete(kv_cmd::DeleteArgs),
     /// Prints keys and values in key order.
     Scan(kv_cmd::ScanArgs),
-    /// Follows the change feed, or lists its subscriptions.
+    /// Follows the change feed, lists its subscriptions, or bridges it to NATS JetStream
+    /// (publish, ingest).
     #[command(subcommand)]
     Feed(feed_cmd::FeedCommand),
     /// Serves the change feed over HTTP (Server-Sent Events) and read-only key lookups.

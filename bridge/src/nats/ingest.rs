@@ -95,7 +95,7 @@ pub async fn ingest(
         let before = state.progress.count;
         match run(db, config, &mut state, report).await {
             Ok(()) => {
-                report(Report::Progress(&state.progress));
+                state.report_now(report);
                 return Ok(state.progress);
             }
             Err(e) if e.is_transient() => {
@@ -128,10 +128,13 @@ impl State {
     }
 
     fn maybe_report(&mut self, every: Duration, report: &mut dyn FnMut(Report<'_>)) {
-        let elapsed = self.last_report.elapsed();
-        if elapsed < every {
-            return;
+        if self.last_report.elapsed() >= every {
+            self.report_now(report);
         }
+    }
+
+    fn report_now(&mut self, report: &mut dyn FnMut(Report<'_>)) {
+        let elapsed = self.last_report.elapsed();
         let p = &mut self.progress;
         p.rate_per_s = (p.count - self.count_at_report) as f64 / elapsed.as_secs_f64().max(1e-9);
         p.lag_records = self.stream_last.saturating_sub(p.position);

@@ -90,6 +90,8 @@ pub async fn publish(
         let before = state.progress.count;
         match run(db, config, &mut state, report).await {
             Ok(()) => {
+                let elapsed = state.last_report.elapsed();
+                state.refresh(db, elapsed);
                 report(Report::Progress(&state.progress));
                 return Ok(state.progress);
             }
