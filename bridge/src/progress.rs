@@ -26,15 +26,14 @@ pub struct Progress {
 
 impl fmt::Display for Progress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} (", self.verb, self.count)?;
+        if self.verb == "published" {
+            write!(f, "{} duplicates, ", self.duplicates)?;
+        }
         write!(
             f,
-            "{} {} ({} duplicates, {:.0}/s)  position {}  lag {} records",
-            self.verb,
-            self.count,
-            self.duplicates,
-            self.rate_per_s,
-            self.position,
-            self.lag_records
+            "{:.0}/s)  position {}  lag {} records",
+            self.rate_per_s, self.position, self.lag_records
         )?;
         match self.lag_s {
             Some(s) => write!(f, ", {s:.1} s"),
