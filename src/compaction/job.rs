@@ -182,24 +182,29 @@ fn subcompact(job: &Job, ctx: &JobContext, range: &KeyRange) -> Result<SubOutcom
                 .release_behind()
         })
         .collect();
-    let merged = MergedEntries::new(sources)?;
+    let mut merged = MergedEntries::new(sources)?;
     let version = ctx.version;
     let below = |k: &[u8]| version.may_exist_below(job.output_level, k);
     let mut gc = GarbageCollector::new(ctx.snapshots.clone(), below);
     let mut out = Outputs::new(ctx);
-    for (n, entry) in merged.enumerate() {
-        let (ikey, value) = entry?;
-        if (n as u64).is_multiple_of(SHUTDOWN_CHECK_EVERY) && ctx.shutdown.load(Ordering::Acquire) {
+    let mut n: u64 = 0;
+    while let Some((ikey, value)) = merged.current() {
+        if n.is_multiple_of(SHUTDOWN_CHECK_EVERY) && ctx.shutdown.load(Ordering::Acquire) {
             out.abandon();
             return Err(Error::Closed(
                 "compaction stopped: the database is closing".into(),
             ));
         }
-        if gc.keep(&ikey)? {
-            if let Err(e) = out.add(&ikey, &value, job.output_level) {
+        n += 1;
+        if gc.keep(ikey)? {
+            if let Err(e) = out.add(ikey, value, job.output_level) {
                 out.abandon();
                 return Err(e);
             }
+        }
+        if let Err(e) = merged.advance() {
+            out.abandon();
+            return Err(e);
         }
     }
     let outputs = out.finish(job.output_level)?;

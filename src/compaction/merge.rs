@@ -1,73 +1,77 @@
 //! Merging the input segments of a compaction and deciding which versions survive.
 
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
 
 use crate::error::{Error, Result};
 use crate::key::{compare_internal, parse_internal_key, SeqNo, ValueKind};
 use crate::segment::SegmentIter;
 
-type Entry = (Vec<u8>, Vec<u8>);
-
-struct Head {
-    entry: Entry,
-    source: usize,
-}
-
-impl PartialEq for Head {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for Head {}
-
-impl PartialOrd for Head {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Head {
-    // Reversed: `BinaryHeap` is a max-heap and the merge wants the smallest internal key.
-    fn cmp(&self, other: &Self) -> Ordering {
-        compare_internal(&other.entry.0, &self.entry.0).then(other.source.cmp(&self.source))
-    }
-}
-
-/// Every entry of several segment iterators, in internal-key order (all versions).
+/// Every entry of several segment iterators, in internal-key order (all versions), read in
+/// place: [`MergedEntries::current`] borrows the smallest entry from its segment's block and
+/// nothing is copied unless the caller keeps it.
+///
+/// # Invariants
+/// `heap` holds the index of every source that has a current entry, as a binary min-heap
+/// under [`MergedEntries::less`]: internal-key order, then the lower source index first.
 pub struct MergedEntries {
     sources: Vec<SegmentIter>,
-    heap: BinaryHeap<Head>,
+    heap: Vec<usize>,
 }
 
 impl MergedEntries {
     /// Merges `sources`, each already bounded to the compaction's key range.
     pub fn new(mut sources: Vec<SegmentIter>) -> Result<Self> {
-        let mut heap = BinaryHeap::with_capacity(sources.len());
-        for (source, it) in sources.iter_mut().enumerate() {
-            if let Some(entry) = it.next().transpose()? {
-                heap.push(Head { entry, source });
+        let mut heap = Vec::with_capacity(sources.len());
+        for (i, it) in sources.iter_mut().enumerate() {
+            if it.advance()? {
+                heap.push(i);
             }
         }
-        Ok(MergedEntries { sources, heap })
-    }
-}
-
-impl Iterator for MergedEntries {
-    type Item = Result<Entry>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let Head { entry, source } = self.heap.pop()?;
-        match self.sources[source].next() {
-            Some(Ok(next)) => self.heap.push(Head {
-                entry: next,
-                source,
-            }),
-            Some(Err(e)) => return Some(Err(e)),
-            None => {}
+        let mut merged = MergedEntries { sources, heap };
+        for at in (0..merged.heap.len() / 2).rev() {
+            merged.sift_down(at);
         }
-        Some(Ok(entry))
+        Ok(merged)
+    }
+
+    /// The smallest entry not yet passed, as `(internal key, value)`; `None` at the end.
+    pub fn current(&self) -> Option<(&[u8], &[u8])> {
+        let top = &self.sources[*self.heap.first()?];
+        Some((top.key(), top.value()))
+    }
+
+    /// Moves past the current entry.
+    pub fn advance(&mut self) -> Result<()> {
+        let Some(&top) = self.heap.first() else {
+            return Ok(());
+        };
+        if !self.sources[top].advance()? {
+            self.heap.swap_remove(0);
+        }
+        self.sift_down(0);
+        Ok(())
+    }
+
+    fn less(&self, a: usize, b: usize) -> bool {
+        let by_key = compare_internal(self.sources[a].key(), self.sources[b].key());
+        by_key.then(a.cmp(&b)) == Ordering::Less
+    }
+
+    fn sift_down(&mut self, mut at: usize) {
+        loop {
+            let (left, right) = (2 * at + 1, 2 * at + 2);
+            let mut smallest = at;
+            for child in [left, right] {
+                if child < self.heap.len() && self.less(self.heap[child], self.heap[smallest]) {
+                    smallest = child;
+                }
+            }
+            if smallest == at {
+                return;
+            }
+            self.heap.swap(at, smallest);
+            at = smallest;
+        }
     }
 }
 
@@ -108,7 +112,10 @@ impl<F: FnMut(&[u8]) -> bool> GarbageCollector<F> {
             Error::InvalidArgument("compaction input holds a malformed key".into())
         })?;
         if self.current.as_deref() != Some(parsed.user_key) {
-            self.current = Some(parsed.user_key.to_vec());
+            // Reuses the buffer: one allocation per key would be one per entry written.
+            let current = self.current.get_or_insert_with(Vec::new);
+            current.clear();
+            current.extend_from_slice(parsed.user_key);
             self.stripe = None;
         }
         let stripe = self.snapshots.partition_point(|&s| s < parsed.seqno);

@@ -492,8 +492,13 @@ impl BlockCursor {
 
     /// The entry decoded last, copied out.
     fn entry(&self, segment: &Segment) -> Entry {
+        (self.key.clone(), self.value(segment).to_vec())
+    }
+
+    /// The value of the entry decoded last.
+    fn value<'s>(&'s self, segment: &'s Segment) -> &'s [u8] {
         let view = BlockView::with_layout(self.loaded.bytes.slice(segment), self.loaded.layout);
-        (self.key.clone(), view.value(self.value.clone()).to_vec())
+        view.value(self.value.clone())
     }
 }
 
@@ -594,17 +599,18 @@ impl SegmentIter {
         })
     }
 
-    fn step_front(&mut self) -> Result<Option<Entry>> {
+    /// Moves the front to its next entry in range without copying it; false at the end.
+    fn move_front(&mut self) -> Result<bool> {
         if matches!(self.front, Front::Unpositioned) {
             self.front = self.position_front()?;
         }
         loop {
             let Front::At(cursor) = &mut self.front else {
-                return Ok(None);
+                return Ok(false);
             };
             if !cursor.advance(&self.segment)? {
                 let Some(next) = self.segment.load_block(cursor.loaded.block + 1)? else {
-                    return Ok(None);
+                    return Ok(false);
                 };
                 let offset = next.offset;
                 *cursor = BlockCursor::at(next, 0);
@@ -614,10 +620,45 @@ impl SegmentIter {
             if below_lower(&cursor.key, &self.lower) {
                 continue; // between the restart point a seek starts at and the bound
             }
-            if above_upper(&cursor.key, &self.upper) {
-                return Ok(None);
-            }
-            return Ok(Some(cursor.entry(&self.segment)));
+            return Ok(!above_upper(&cursor.key, &self.upper));
+        }
+    }
+
+    fn step_front(&mut self) -> Result<Option<Entry>> {
+        if !self.move_front()? {
+            return Ok(None);
+        }
+        match &self.front {
+            Front::At(cursor) => Ok(Some(cursor.entry(&self.segment))),
+            _ => Ok(None),
+        }
+    }
+
+    /// Moves the front to its next entry without copying it, for a merge that copies only
+    /// what it keeps; [`SegmentIter::key`] and [`SegmentIter::value`] then show the entry.
+    /// False at the end. After an error or the end, the front stays done (as with `next`).
+    pub fn advance(&mut self) -> Result<bool> {
+        let moved = self.move_front();
+        if !matches!(moved, Ok(true)) {
+            self.front = Front::Done;
+        }
+        moved
+    }
+
+    /// The encoded internal key of the entry [`SegmentIter::advance`] moved to (empty before
+    /// the first move and after the end).
+    pub fn key(&self) -> &[u8] {
+        match &self.front {
+            Front::At(cursor) => &cursor.key,
+            _ => &[],
+        }
+    }
+
+    /// The value of the entry [`SegmentIter::advance`] moved to (empty when there is none).
+    pub fn value(&self) -> &[u8] {
+        match &self.front {
+            Front::At(cursor) => cursor.value(&self.segment),
+            _ => &[],
         }
     }
 
