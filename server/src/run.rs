@@ -176,3 +176,20 @@ async fn stop_signal() {
     #[cfg(not(unix))]
     let _ = interrupt.await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_non_loopback_address_needs_a_token_or_the_explicit_flag() {
+        let public: SocketAddr = ([0, 0, 0, 0], 8080).into();
+        let loopback: SocketAddr = ([127, 0, 0, 1], 8080).into();
+        let v6_loopback: SocketAddr = "[::1]:8080".parse().unwrap_or(loopback);
+        assert!(check_listen_address(public, false, false).is_err());
+        assert!(check_listen_address(public, true, false).is_ok());
+        assert!(check_listen_address(public, false, true).is_ok());
+        assert!(check_listen_address(loopback, false, false).is_ok());
+        assert!(check_listen_address(v6_loopback, false, false).is_ok());
+    }
+}

@@ -1,7 +1,7 @@
 //! What the server tests share: a server on an in-process database, and a small SSE client
 //! over `reqwest` that parses events the way a browser's `EventSource` does.
 
-#![allow(dead_code)] // each test uses a different part
+#![allow(dead_code, reason = "each test file uses the helpers it needs")]
 
 use std::collections::BTreeMap;
 use std::pin::Pin;
