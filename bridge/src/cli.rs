@@ -30,9 +30,12 @@ pub struct PublishArgs {
     /// The broker: nats://HOST:PORT (kafka://HOST:PORT with the `kafka` feature).
     #[arg(long, value_name = "URL")]
     pub to: String,
-    /// The JetStream stream (created with subjects <prefix>.> if missing).
-    #[arg(long)]
-    pub stream: String,
+    /// The JetStream stream (created with subjects <prefix>.> if missing); nats:// only.
+    #[arg(long, required_unless_present = "topic")]
+    pub stream: Option<String>,
+    /// The Kafka topic; kafka:// only.
+    #[arg(long, conflicts_with = "stream")]
+    pub topic: Option<String>,
     /// Subject prefix [default: the stream name].
     #[arg(long, value_name = "P")]
     pub subject_prefix: Option<String>,
@@ -53,12 +56,15 @@ pub struct PublishArgs {
 pub struct IngestArgs {
     /// The database directory (created if missing).
     pub dir: PathBuf,
-    /// The broker: nats://HOST:PORT.
+    /// The broker: nats://HOST:PORT (kafka://HOST:PORT with the `kafka` feature).
     #[arg(long, value_name = "URL")]
     pub from: String,
-    /// The JetStream stream to read.
-    #[arg(long)]
-    pub stream: String,
+    /// The JetStream stream to read; nats:// only.
+    #[arg(long, required_unless_present = "topic")]
+    pub stream: Option<String>,
+    /// The Kafka topic to read (every partition); kafka:// only.
+    #[arg(long, conflicts_with = "stream")]
+    pub topic: Option<String>,
     /// Only subjects <prefix>.> are read [default: the stream name].
     #[arg(long, value_name = "P")]
     pub subject_prefix: Option<String>,
@@ -74,7 +80,7 @@ impl PublishArgs {
     /// The bridge configuration these arguments give.
     pub fn config(&self) -> Result<PublishConfig> {
         let url = nats_url(&self.to)?;
-        let mut config = PublishConfig::new(url, &self.stream);
+        let mut config = PublishConfig::new(url, need(&self.stream, "--stream")?);
         config.subject_prefix = self.subject_prefix.clone().unwrap_or(config.subject_prefix);
         config.subscription = self.subscription.clone().unwrap_or(config.subscription);
         config.in_flight_max = self.batch.max(1);
@@ -87,12 +93,23 @@ impl IngestArgs {
     /// The bridge configuration these arguments give.
     pub fn config(&self) -> Result<IngestConfig> {
         let url = nats_url(&self.from)?;
-        let mut config = IngestConfig::new(url, &self.stream);
+        let mut config = IngestConfig::new(url, need(&self.stream, "--stream")?);
         config.subject_prefix = self.subject_prefix.clone().unwrap_or(config.subject_prefix);
         config.batch_max = self.batch.max(1);
         config.exit_at_end = self.exit_at_end;
         Ok(config)
     }
+}
+
+fn need<'a>(value: &'a Option<String>, flag: &str) -> Result<&'a str> {
+    value
+        .as_deref()
+        .ok_or_else(|| BridgeError::Config(format!("this broker needs {flag}")))
+}
+
+#[cfg(feature = "kafka")]
+fn is_kafka(url: &str) -> bool {
+    url.starts_with("kafka://")
 }
 
 fn nats_url(url: &str) -> Result<String> {
@@ -110,6 +127,10 @@ fn nats_url(url: &str) -> Result<String> {
 
 /// Runs `feed publish` until it stops; prints progress on stdout, notes on stderr.
 pub fn publish(args: &PublishArgs) -> Result<()> {
+    #[cfg(feature = "kafka")]
+    if is_kafka(&args.to) {
+        return kafka_publish(args);
+    }
     let config = args.config()?;
     let db = open_existing(&args.dir)?;
     let result = runtime()?.block_on(crate::nats::publish::publish(&db, &config, &mut print));
@@ -119,6 +140,10 @@ pub fn publish(args: &PublishArgs) -> Result<()> {
 
 /// Runs `feed ingest` until it stops; prints progress on stdout, notes on stderr.
 pub fn ingest(args: &IngestArgs) -> Result<()> {
+    #[cfg(feature = "kafka")]
+    if is_kafka(&args.from) {
+        return kafka_ingest(args);
+    }
     let config = args.config()?;
     let db = Db::open(&args.dir, Options::default())?;
     let result = runtime()?.block_on(crate::nats::ingest::ingest(&db, &config, &mut print));
@@ -149,4 +174,29 @@ pub fn print(report: Report<'_>) {
         Report::Progress(p) => writeln!(std::io::stdout(), "{p}"),
         Report::Note(n) => writeln!(std::io::stderr(), "alluvium: {n}"),
     };
+}
+
+#[cfg(feature = "kafka")]
+fn kafka_publish(args: &PublishArgs) -> Result<()> {
+    let mut config =
+        crate::kafka::publish::PublishConfig::new(&args.to, need(&args.topic, "--topic")?);
+    config.subscription = args.subscription.clone().unwrap_or(config.subscription);
+    config.in_flight_max = args.batch.max(1);
+    config.exit_at_end = args.exit_at_end;
+    let db = open_existing(&args.dir)?;
+    let result = runtime()?.block_on(crate::kafka::publish::publish(&db, &config, &mut print));
+    db.close()?;
+    result.map(drop)
+}
+
+#[cfg(feature = "kafka")]
+fn kafka_ingest(args: &IngestArgs) -> Result<()> {
+    let mut config =
+        crate::kafka::ingest::IngestConfig::new(&args.from, need(&args.topic, "--topic")?);
+    config.batch_max = args.batch.max(1);
+    config.exit_at_end = args.exit_at_end;
+    let db = Db::open(&args.dir, Options::default())?;
+    let result = crate::kafka::ingest::ingest(&db, &config, &mut print);
+    db.close()?;
+    result.map(drop)
 }

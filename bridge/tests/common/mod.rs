@@ -293,3 +293,22 @@ pub fn feed_batch_ends(db: &Db) -> Result<Vec<usize>> {
     }
     Ok(out)
 }
+
+/// The Kafka broker `scripts/kafka_test.sh` started (`ALLUVIUM_KAFKA_URL`), or `None` after a
+/// loud message.
+pub fn kafka_url() -> Option<String> {
+    let url = std::env::var("ALLUVIUM_KAFKA_URL").ok();
+    if url.is_none() {
+        eprintln!("\n!!!!!!!! ALLUVIUM_KAFKA_URL is not set: this Kafka test did NOT run !!!!!!!!");
+        eprintln!("!!!!!!!! scripts/kafka_test.sh starts a broker and runs it !!!!!!!!\n");
+    }
+    url
+}
+
+/// A topic name no earlier run used.
+pub fn unique_name(prefix: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{prefix}-{nanos}")
+}

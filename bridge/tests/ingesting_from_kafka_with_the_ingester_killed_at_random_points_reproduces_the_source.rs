@@ -1,0 +1,74 @@
+//! Kafka (cargo feature `kafka`, run by `scripts/kafka_test.sh`): a database's changes are
+//! published to a 3-partition topic; a second database ingests it with the ingester SIGKILLed
+//! at random points and restarted. The copy then holds the source's data, and its change feed
+//! holds exactly as many operations as the source's (none applied twice, none skipped).
+#![cfg(feature = "kafka")]
+
+mod common;
+
+use alluvium::{Db, Start};
+use alluvium_bridge::kafka;
+use common::{Result, Rng};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::ClientConfig;
+
+const CHANGES: u64 = 20_000;
+
+#[test]
+fn ingesting_from_kafka_with_the_ingester_killed_at_random_points_reproduces_the_source() -> Result
+{
+    let Some(url) = common::kafka_url() else {
+        return Ok(());
+    };
+    let mut rng = Rng::from_env_or_time();
+    let topic = common::unique_name("source");
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", kafka::bootstrap_servers(&url))
+        .create()?;
+    let new = NewTopic::new(&topic, 3, TopicReplication::Fixed(1));
+    let runtime = common::runtime()?;
+    for r in runtime.block_on(admin.create_topics([&new], &AdminOptions::new()))? {
+        r.map_err(|(t, e)| format!("creating {t}: {e}"))?;
+    }
+    let source_dir = tempfile::tempdir()?;
+    let source = Db::open(source_dir.path(), common::options())?;
+    common::write_changes(&source, CHANGES, &mut rng)?;
+    let mut config = kafka::publish::PublishConfig::new(&url, &topic);
+    config.exit_at_end = true;
+    runtime.block_on(kafka::publish::publish(&source, &config, &mut |_| {}))?;
+
+    let copy_dir = tempfile::tempdir()?;
+    {
+        let copy = Db::open(copy_dir.path(), common::options())?;
+        copy.create_subscription("audit", Start::Beginning)?;
+        copy.close()?;
+    }
+    let args: Vec<String> = [
+        "ingest",
+        &common::path_arg(copy_dir.path()),
+        "--from",
+        &url,
+        "--topic",
+        &topic,
+        "--batch",
+        "200",
+    ]
+    .map(String::from)
+    .to_vec();
+    common::run_killed_repeatedly(&args, 8, &mut rng)?;
+
+    let copy = Db::open(copy_dir.path(), common::options())?;
+    assert_eq!(
+        common::feed_ops(&copy)?.len(),
+        common::feed_ops(&source)?.len(),
+        "operations applied"
+    );
+    assert!(
+        common::user_data(&copy)? == common::user_data(&source)?,
+        "the copy's data differ"
+    );
+    copy.close()?;
+    source.close()?;
+    Ok(())
+}

@@ -1,0 +1,133 @@
+//! Kafka (cargo feature `kafka`, run by `scripts/kafka_test.sh`): 20,000 changes published to
+//! a 3-partition topic by a bridge SIGKILLed at random points and restarted; then every change
+//! is in its key's partition exactly once, each partition in commit order.
+#![cfg(feature = "kafka")]
+
+mod common;
+
+use std::time::Duration;
+
+use alluvium::Db;
+use alluvium_bridge::kafka;
+use common::{Result, Rng};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::Consumer;
+use rdkafka::message::Message;
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+const CHANGES: u64 = 20_000;
+const PARTITIONS: i32 = 3;
+
+pub fn create_topic(url: &str, topic: &str) -> Result {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", kafka::bootstrap_servers(url))
+        .create()?;
+    let new = NewTopic::new(topic, PARTITIONS, TopicReplication::Fixed(1));
+    let results = common::runtime()?.block_on(admin.create_topics([&new], &AdminOptions::new()))?;
+    for r in results {
+        r.map_err(|(t, e)| format!("creating {t}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Every record of every partition: (partition, seqno, key, op, value).
+type Record = (i32, u64, Vec<u8>, String, Option<Vec<u8>>);
+
+fn read_topic(url: &str, topic: &str) -> Result<Vec<Record>> {
+    let consumer = kafka::consumer(url)?;
+    let highs = kafka::high_watermarks(&consumer, topic, PARTITIONS)?;
+    let mut list = TopicPartitionList::new();
+    for p in 0..PARTITIONS {
+        list.add_partition_offset(topic, p, Offset::Beginning)?;
+    }
+    consumer.assign(&list)?;
+    let total: i64 = highs.iter().sum();
+    let mut out = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while (out.len() as i64) < total && std::time::Instant::now() < deadline {
+        let Some(m) = consumer.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        let m = m?;
+        let seqno = kafka::header(&m, kafka::HEADER_SEQNO)
+            .ok_or("no seqno")?
+            .parse()?;
+        let op = kafka::header(&m, kafka::HEADER_OP).ok_or("no op")?;
+        out.push((
+            m.partition(),
+            seqno,
+            m.key().unwrap_or_default().to_vec(),
+            op,
+            m.payload().map(<[u8]>::to_vec),
+        ));
+    }
+    Ok(out)
+}
+
+#[test]
+fn publishing_to_kafka_with_the_bridge_killed_at_random_points_puts_every_change_in_its_key_partition_once(
+) -> Result {
+    let Some(url) = common::kafka_url() else {
+        return Ok(());
+    };
+    let mut rng = Rng::from_env_or_time();
+    let topic = common::unique_name("changes");
+    create_topic(&url, &topic)?;
+    let dir = tempfile::tempdir()?;
+    let db = Db::open(dir.path(), common::options())?;
+    common::write_changes(&db, CHANGES, &mut rng)?;
+    let ops = common::feed_ops(&db)?;
+    db.close()?;
+
+    let args: Vec<String> = [
+        "publish",
+        &common::path_arg(dir.path()),
+        "--to",
+        &url,
+        "--topic",
+        &topic,
+    ]
+    .map(String::from)
+    .to_vec();
+    common::run_killed_repeatedly(&args, 8, &mut rng)?;
+
+    let records = read_topic(&url, &topic)?;
+    assert_eq!(
+        records.len(),
+        ops.len(),
+        "records in the topic (duplicates or losses)"
+    );
+    let mut last = [0u64; PARTITIONS as usize];
+    let mut seen = std::collections::BTreeMap::new();
+    for (p, seqno, key, op, value) in records {
+        assert_eq!(
+            p,
+            kafka::partition_of(&key, PARTITIONS),
+            "the partition of change {seqno}"
+        );
+        assert!(
+            seqno > last[p as usize],
+            "partition {p}: {seqno} after {}",
+            last[p as usize]
+        );
+        last[p as usize] = seqno;
+        seen.insert(seqno, (key, op, value));
+    }
+    for (seqno, op) in &ops {
+        let (key, kind, value) = seen
+            .get(seqno)
+            .ok_or(format!("change {seqno} is missing"))?;
+        assert_eq!(key.as_slice(), op.key(), "key of {seqno}");
+        match op {
+            alluvium::Op::Put { value: v, .. } => assert_eq!(
+                (kind.as_str(), value.as_deref()),
+                ("put", Some(v.as_slice()))
+            ),
+            alluvium::Op::Delete { .. } => {
+                assert_eq!((kind.as_str(), value.as_deref()), ("delete", None))
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The Kafka bridges against a real Kafka-protocol broker (TESTING.md, "Bridges"). CI does not
+# run this. It installs the `tansu` broker from crates.io (about 12 minutes of build on 2
+# cores, once; its own target directory), starts it on a free loopback port with its memory
+# storage engine, and runs the bridge's Kafka tests (cargo feature `kafka`, which builds
+# librdkafka from source through rdkafka-sys: a C compiler and make are needed).
+#   scripts/kafka_test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+if ! command -v tansu >/dev/null; then
+  echo "== installing tansu (cargo install --locked tansu)"
+  CARGO_TARGET_DIR="${TANSU_TARGET_DIR:-/tmp/target-tansu}" cargo install --locked tansu
+fi
+port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+log="$(mktemp)"
+tansu broker \
+  --kafka-listener-url "tcp://127.0.0.1:$port" \
+  --kafka-advertised-listener-url "tcp://127.0.0.1:$port" \
+  --storage-engine "memory://tansu/" >"$log" 2>&1 &
+broker=$!
+trap 'kill $broker 2>/dev/null; wait $broker 2>/dev/null; rm -f "$log"' EXIT
+for _ in $(seq 100); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+  sleep 0.1
+done
+echo "== tansu listening on 127.0.0.1:$port"
+export ALLUVIUM_KAFKA_URL="kafka://127.0.0.1:$port"
+cargo test -p alluvium-bridge --features kafka \
+  --test publishing_to_kafka_with_the_bridge_killed_at_random_points_puts_every_change_in_its_key_partition_once \
+  --test ingesting_from_kafka_with_the_ingester_killed_at_random_points_reproduces_the_source \
+  -- --nocapture
