@@ -110,7 +110,7 @@ fn write_batches(db: &Db, done: &AtomicU64) -> Fallible<Vec<FeedOp>> {
         let first = db.write(batch, &WriteOptions::default())?;
         let numbered = ops.into_iter().zip(first..);
         written.extend(numbered.map(|((kind, key, value), seqno)| (seqno, kind, key, value)));
-        if i % 25 == 0 {
+        if i % 10 == 0 {
             std::thread::sleep(Duration::from_millis(2));
         }
     }
