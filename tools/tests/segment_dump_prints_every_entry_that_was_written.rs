@@ -4,8 +4,8 @@ use alluvium::Db;
 use common::*;
 use serde_json::{json, Value};
 
-/// Puts 200 keys, a binary key, an overwrite and a delete, flushes, and returns the entries
-/// the segment must hold as JSON (hex keys and values), in segment order.
+/// Puts 200 keys, a binary key, an overwrite and a delete under a snapshot, flushes, and
+/// returns the entries the segment must hold as JSON (hex keys and values), in segment order.
 fn write_and_flush(db: &Db) -> alluvium::Result<Vec<Value>> {
     let mut written = Vec::new();
     let mut put = |key: &[u8], value: &[u8]| -> alluvium::Result<()> {
@@ -20,10 +20,14 @@ fn write_and_flush(db: &Db) -> alluvium::Result<Vec<Value>> {
         )?;
     }
     put(b"\x00\xffbin\\", b"\n\x01")?;
+    // The snapshot keeps the versions the overwrite and the delete shadow in the segment
+    // (a flush writes only the versions some reader can still see).
+    let snapshot = db.snapshot();
     put(b"key:0007", b"new")?;
     let seqno = db.delete(b"key:0010")?;
     written.push((b"key:0010".to_vec(), seqno, "delete", None));
     db.flush()?;
+    drop(snapshot);
     written.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
     let entry = |(k, s, kind, v): (Vec<u8>, u64, &str, Option<String>)| json!({"key": hex(&k), "seqno": s, "kind": kind, "value": v});
     Ok(written.into_iter().map(entry).collect())
