@@ -539,7 +539,10 @@ fn a_releasing_iterator_reads_the_same_entries_and_leaves_little_of_the_file_res
     let dir = tempfile::tempdir().unwrap();
     let (path, seg) = write_and_open(dir.path(), &opts(Compression::None), &entries);
     let file_kib = std::fs::metadata(&path).unwrap().len() / 1024;
-    assert!(file_kib > 3 * 1024, "{file_kib} KiB is too small to show release");
+    assert!(
+        file_kib > 3 * 1024,
+        "{file_kib} KiB is too small to show release"
+    );
 
     let all = || seg.range(Bound::Unbounded, Bound::Unbounded);
     assert_eq!(collect(all().release_behind()), entries);
@@ -547,5 +550,8 @@ fn a_releasing_iterator_reads_the_same_entries_and_leaves_little_of_the_file_res
     assert_eq!(collect(all()), entries);
     let kept = mapped_rss_kib(&path);
     assert!(kept > file_kib / 2, "a plain read keeps pages: {kept} KiB");
-    assert!(released < 1200 + 64, "released read left {released} KiB mapped");
+    assert!(
+        released < 1200 + 64,
+        "released read left {released} KiB mapped"
+    );
 }
