@@ -22,6 +22,7 @@ mod feed;
 mod frames;
 mod manifest;
 mod segment;
+mod time;
 mod verify;
 
 use std::io::{Read, Seek, SeekFrom};
@@ -33,6 +34,7 @@ pub use manifest::{current_manifest, levels, read_manifest_edits, EditAt, Levels
 pub use segment::{
     segment_entries, segment_stats, DataBlockSizes, SegmentEntries, SegmentEntry, SegmentStats,
 };
+pub use time::utc_time;
 pub use verify::{verify, Problem, Progress, Severity, VerifyReport};
 
 use crate::commit_log::LOG_MAGIC;
