@@ -79,6 +79,26 @@ impl Backoff {
     pub fn reset(&mut self) {
         self.next = Backoff::FIRST;
     }
+
+    /// What a bridge does after a run failed with `e`: a transient failure gives the delay
+    /// before the next run (the first delay again when the run made `progressed`), reported
+    /// as a note; any other failure is handed back.
+    pub fn after_failure(
+        &mut self,
+        e: crate::error::BridgeError,
+        progressed: bool,
+        report: &mut dyn FnMut(Report<'_>),
+    ) -> crate::error::Result<Duration> {
+        if !e.is_transient() {
+            return Err(e);
+        }
+        if progressed {
+            self.reset();
+        }
+        let delay = self.next_delay();
+        report(Report::Note(format!("{e}; retrying in {delay:?}")));
+        Ok(delay)
+    }
 }
 
 /// What a running bridge tells its caller.
@@ -88,4 +108,35 @@ pub enum Report<'a> {
     Progress(&'a Progress),
     /// A one-off event: where a run resumed, a retry after a broker error.
     Note(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::BridgeError;
+
+    #[test]
+    fn transient_failures_back_off_and_progress_resets_the_delay() {
+        let mut backoff = Backoff::default();
+        let mut notes = Vec::new();
+        let mut report = |r: Report<'_>| {
+            if let Report::Note(n) = r {
+                notes.push(n);
+            }
+        };
+        let down = || BridgeError::Broker("connection refused".into());
+        let delays: Vec<_> = [false, false, true, false]
+            .into_iter()
+            .map(|progressed| backoff.after_failure(down(), progressed, &mut report).ok())
+            .collect();
+        let ms = |n| Some(Duration::from_millis(n));
+        assert_eq!(delays, [ms(100), ms(200), ms(100), ms(200)]);
+        let fatal = backoff.after_failure(BridgeError::Message("bad".into()), true, &mut report);
+        assert!(matches!(fatal, Err(BridgeError::Message(_))));
+        assert_eq!(notes.len(), 4);
+        assert!(
+            notes[0].contains("connection refused; retrying in 100ms"),
+            "{notes:?}"
+        );
+    }
 }

@@ -89,15 +89,10 @@ pub fn ingest(
                 report(Report::Progress(&progress));
                 return Ok(progress);
             }
-            Err(e) if e.is_transient() => {
-                if progress.count > before {
-                    backoff.reset();
-                }
-                let delay = backoff.next_delay();
-                report(Report::Note(format!("{e}; retrying in {delay:?}")));
+            Err(e) => {
+                let delay = backoff.after_failure(e, progress.count > before, report)?;
                 std::thread::sleep(delay);
             }
-            Err(e) => return Err(e),
         }
     }
 }

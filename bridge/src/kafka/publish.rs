@@ -80,15 +80,10 @@ pub async fn publish(
                 report(Report::Progress(&progress));
                 return Ok(progress);
             }
-            Err(e) if e.is_transient() => {
-                if progress.count > before {
-                    backoff.reset();
-                }
-                let delay = backoff.next_delay();
-                report(Report::Note(format!("{e}; retrying in {delay:?}")));
+            Err(e) => {
+                let delay = backoff.after_failure(e, progress.count > before, report)?;
                 tokio::time::sleep(delay).await;
             }
-            Err(e) => return Err(e),
         }
     }
 }

@@ -98,15 +98,10 @@ pub async fn ingest(
                 state.report_now(report);
                 return Ok(state.progress);
             }
-            Err(e) if e.is_transient() => {
-                if state.progress.count > before {
-                    backoff.reset();
-                }
-                let delay = backoff.next_delay();
-                report(Report::Note(format!("{e}; retrying in {delay:?}")));
+            Err(e) => {
+                let delay = backoff.after_failure(e, state.progress.count > before, report)?;
                 tokio::time::sleep(delay).await;
             }
-            Err(e) => return Err(e),
         }
     }
 }

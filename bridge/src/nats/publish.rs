@@ -95,15 +95,10 @@ pub async fn publish(
                 report(Report::Progress(&state.progress));
                 return Ok(state.progress);
             }
-            Err(e) if e.is_transient() => {
-                if state.progress.count > before {
-                    backoff.reset();
-                }
-                let delay = backoff.next_delay();
-                report(Report::Note(format!("{e}; retrying in {delay:?}")));
+            Err(e) => {
+                let delay = backoff.after_failure(e, state.progress.count > before, report)?;
                 tokio::time::sleep(delay).await;
             }
-            Err(e) => return Err(e),
         }
     }
 }
