@@ -396,6 +396,12 @@ fn bound_ref<K: AsRef<[u8]>>(b: Bound<&K>) -> Bound<&[u8]> {
 }
 
 impl Inner {
+    /// The sequence numbers of the live snapshots, ascending: what flush and compaction must
+    /// keep a version for.
+    pub(crate) fn live_snapshots(&self) -> Vec<SeqNo> {
+        self.snapshots.lock().keys().copied().collect()
+    }
+
     pub(crate) fn check_open(&self) -> Result<()> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed("the database was closed".into()));

@@ -88,7 +88,8 @@ pub fn user_key(ikey: &[u8]) -> &[u8] {
     &ikey[..ikey.len().saturating_sub(TRAILER_LEN)]
 }
 
-fn trailer_of(ikey: &[u8]) -> u64 {
+/// The trailer of an encoded internal key as a number (0 if the key is too short).
+pub fn trailer_of(ikey: &[u8]) -> u64 {
     let split = ikey.len().saturating_sub(TRAILER_LEN);
     ikey[split..]
         .try_into()

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crossbeam_skiplist::SkipMap;
 
 use crate::error::Result;
-use crate::key::{trailer, SeqNo, ValueKind, TRAILER_LEN};
+use crate::key::{self, trailer, SeqNo, ValueKind, TRAILER_LEN};
 
 /// Bytes charged per entry on top of key and value: the skiplist node (a 48-byte `MemKey`,
 /// the height word, on average two tower pointers) and allocation headers and rounding. For
@@ -44,12 +44,9 @@ impl MemKey {
     }
 
     /// A seek key (no value) from an encoded internal key (one too short to hold a trailer,
-    /// which callers never pass, counts as an empty user key with a zero trailer).
+    /// which callers never pass, counts as a user key with a zero trailer).
     pub fn from_internal_key(ikey: &[u8]) -> Self {
-        let user_len = ikey.len().saturating_sub(TRAILER_LEN);
-        let trailer_bytes = ikey.get(user_len..).unwrap_or_default();
-        let trailer = u64::from_le_bytes(trailer_bytes.try_into().unwrap_or_default());
-        Self::with_trailer(&ikey[..user_len], trailer, &[])
+        Self::with_trailer(key::user_key(ikey), key::trailer_of(ikey), &[])
     }
 
     fn with_trailer(user_key: &[u8], trailer: u64, value: &[u8]) -> Self {

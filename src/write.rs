@@ -442,7 +442,7 @@ fn flush_one(inner: &Inner, mem: &Arc<Memtable>) -> Result<()> {
     let mut opened = Vec::new();
     if !mem.is_empty() {
         let id = inner.versions.lock().new_file_number();
-        let snapshots: Vec<SeqNo> = inner.snapshots.lock().keys().copied().collect();
+        let snapshots = inner.live_snapshots();
         let (added, live) =
             crate::flush::write_segment(&inner.dir, id, mem, snapshots, &inner.opts)?;
         let bytes = added.meta.size_bytes;

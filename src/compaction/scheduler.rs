@@ -225,7 +225,7 @@ fn run_job(inner: &Inner, job: &Job) -> Result<()> {
 
 fn execute(inner: &Inner, job: &Job) -> Result<JobOutcome> {
     let version = inner.versions.lock().current();
-    let snapshots: Vec<_> = inner.snapshots.lock().keys().copied().collect();
+    let snapshots = inner.live_snapshots();
     let next_file_number = || inner.versions.lock().new_file_number();
     let ctx = JobContext {
         dir: &inner.dir,

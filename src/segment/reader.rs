@@ -218,19 +218,7 @@ impl Segment {
             return Ok(None);
         };
         let handle = entry.handle;
-        let view = self.file_view();
-        let (stored, kind) = view.checked_stored(handle, view.footer_offset() as u64)?;
-        let bytes = match kind {
-            BLOCK_RAW => {
-                let start = handle.offset as usize;
-                BlockBytes::Mapped(start..start + stored.len())
-            }
-            BLOCK_SNAPPY => BlockBytes::Owned(view.decompress(stored, handle.offset)?),
-            other => {
-                let detail = format!("unknown compression type {other}");
-                return Err(self.corrupt(handle.offset, detail));
-            }
-        };
+        let bytes = self.file_view().block_bytes(handle)?;
         let layout = BlockView::parse(bytes.slice(self))
             .map_err(|m| self.corrupt(handle.offset, m.0))?
             .layout();
@@ -307,10 +295,25 @@ impl<'a> FileView<'a> {
 
     /// A block's uncompressed contents, checksum verified.
     fn block(&self, handle: BlockHandle) -> Result<Cow<'a, [u8]>> {
+        Ok(match self.block_bytes(handle)? {
+            BlockBytes::Mapped(range) => Cow::Borrowed(self.bytes.get(range).unwrap_or_default()),
+            BlockBytes::Owned(bytes) => Cow::Owned(bytes),
+        })
+    }
+
+    /// A block's uncompressed contents, checksum verified, as where they lie in the file (a
+    /// raw block) or a buffer (a decompressed one), so a cursor can keep them without a
+    /// borrow.
+    fn block_bytes(&self, handle: BlockHandle) -> Result<BlockBytes> {
         let (stored, kind) = self.checked_stored(handle, self.footer_offset() as u64)?;
         match kind {
-            BLOCK_RAW => Ok(Cow::Borrowed(stored)),
-            BLOCK_SNAPPY => self.decompress(stored, handle.offset).map(Cow::Owned),
+            BLOCK_RAW => {
+                let start = handle.offset as usize;
+                Ok(BlockBytes::Mapped(start..start + stored.len()))
+            }
+            BLOCK_SNAPPY => self
+                .decompress(stored, handle.offset)
+                .map(BlockBytes::Owned),
             other => Err(self.corrupt(handle.offset, format!("unknown compression type {other}"))),
         }
     }
