@@ -35,12 +35,19 @@ pub fn identity_path(dir: &Path) -> PathBuf {
 /// # Errors
 /// [`Error::Corruption`] when the file is not 32 lowercase hex digits and a newline.
 pub fn read(dir: &Path) -> Result<Option<String>> {
-    let path = identity_path(dir);
-    match std::fs::read(&path) {
-        Ok(bytes) => parse(&path, &bytes).map(Some),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io(&path, e)),
+    match read_file(&identity_path(dir)) {
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        other => other.map(Some),
     }
+}
+
+/// Reads and checks an `IDENTITY` file at `path` (for `verify`, which may be given any path).
+///
+/// # Errors
+/// [`Error::Io`] when it cannot be read; [`Error::Corruption`] as for [`read`].
+pub fn read_file(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    parse(path, &bytes)
 }
 
 /// The id of the database in `dir`, written (synced, atomically) if missing. Called by open

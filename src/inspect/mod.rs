@@ -77,6 +77,8 @@ pub enum FileType {
     Manifest,
     /// `CURRENT`.
     Current,
+    /// `IDENTITY`, the database id.
+    Identity,
 }
 
 /// What kind of alluvium file `path` is: by its magic number first (a renamed copy is still
@@ -94,6 +96,9 @@ pub fn identify(path: &Path) -> Result<Option<FileType>> {
         return Ok(Some(FileType::Segment));
     }
     let name = path.file_name().and_then(|n| n.to_str());
+    if name == Some(crate::identity::IDENTITY) {
+        return Ok(Some(FileType::Identity));
+    }
     Ok(match name.and_then(files::parse_file_name) {
         Some(FileKind::Log(_)) => Some(FileType::CommitLog),
         Some(FileKind::Segment(_)) => Some(FileType::Segment),

@@ -65,12 +65,10 @@ fn verify_passes_a_healthy_database() -> TestResult {
     let (ok, problems, summary) = verify(&db, &[]);
     assert!(ok && problems.is_empty(), "{problems:#?}");
     assert_eq!(summary["errors"], json!(0));
-    assert_eq!(summary["files_checked"], json!(4)); // CURRENT, manifest, segment, log
+    assert_eq!(summary["files_checked"], json!(5)); // CURRENT, manifest, segment, log, IDENTITY
     for file in std::fs::read_dir(&db)? {
         let file = file?.path();
-        // LOCK is empty and IDENTITY holds no checksum (it is checked when the database
-        // opens): neither is a file `verify` reads.
-        if file.ends_with("LOCK") || file.ends_with("IDENTITY") {
+        if file.ends_with("LOCK") {
             continue;
         }
         let (ok, problems, summary) = verify(&file, &[]);
@@ -138,6 +136,27 @@ fn verify_names_a_flipped_byte_in_the_manifest() -> TestResult {
     let (ok, problems, _) = verify(&db, &[]);
     assert!(!ok);
     assert_names(&problems, &manifest, 16);
+    Ok(())
+}
+
+#[test]
+fn verify_names_a_damaged_identity_file() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    healthy(&tmp.path().join("healthy"))?;
+    let db = copy(&tmp.path().join("healthy"), &tmp.path().join("db"))?;
+    let identity = db.join("IDENTITY");
+    // An uppercase digit: a byte flip could give another valid id.
+    let id = std::fs::read_to_string(&identity)?;
+    std::fs::write(
+        &identity,
+        id.replacen(|c: char| c.is_ascii_hexdigit(), "G", 1),
+    )?;
+    let (ok, problems, _) = verify(&db, &[]);
+    assert!(!ok);
+    assert_names(&problems, &identity, 0);
+    let (ok, problems, _) = verify(&identity, &[]);
+    assert!(!ok);
+    assert_names(&problems, &identity, 0);
     Ok(())
 }
 

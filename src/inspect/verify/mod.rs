@@ -194,7 +194,7 @@ fn size_of(path: &Path) -> u64 {
 fn verify_file(path: &Path, progress: &mut dyn FnMut(&Progress<'_>)) -> Result<VerifyReport> {
     let kind = super::identify(path)?.ok_or_else(|| {
         Error::InvalidArgument(format!(
-            "{} is not an alluvium file (segment, commit log, manifest or CURRENT)",
+            "{} is not an alluvium file (segment, commit log, manifest, CURRENT or IDENTITY)",
             path.display()
         ))
     })?;
@@ -204,6 +204,7 @@ fn verify_file(path: &Path, progress: &mut dyn FnMut(&Progress<'_>)) -> Result<V
         FileType::CommitLog => log::check(&mut c, path, true, &mut log::SeqCheck::default()),
         FileType::Manifest => drop(manifest::check(&mut c, path)),
         FileType::Current => drop(manifest::check_current(&mut c, path)),
+        FileType::Identity => check_identity(&mut c, path),
     }
     c.done(path);
     Ok(c.report)
@@ -215,8 +216,14 @@ fn verify_dir(dir: &Path, progress: &mut dyn FnMut(&Progress<'_>)) -> Result<Ver
         let detail = format!("{} holds no alluvium database", dir.display());
         return Err(Error::InvalidArgument(detail));
     }
-    let paths: Vec<PathBuf> = listing.iter().filter_map(|k| path_of(dir, *k)).collect();
+    let identity = Some(crate::identity::identity_path(dir)).filter(|p| p.exists());
+    let mut paths: Vec<PathBuf> = listing.iter().filter_map(|k| path_of(dir, *k)).collect();
+    paths.extend(identity.clone());
     let mut c = Checker::new(progress, &paths);
+    if let Some(path) = &identity {
+        check_identity(&mut c, path);
+        c.done(path);
+    }
     let named = manifest::check_named(&mut c, dir, &listing);
     let state = named.as_ref().and_then(|(_, state)| state.as_ref());
     segment::check_all(&mut c, dir, &listing, state);
@@ -244,6 +251,14 @@ fn path_of(dir: &Path, kind: FileKind) -> Option<PathBuf> {
 
 /// Temporary files, and manifests `CURRENT` does not name: what a crash leaves and the next
 /// open removes.
+/// `IDENTITY` holds 32 lowercase hex digits and a newline (a directory without one is an
+/// older database that gets one at its next open, so its absence is no problem).
+fn check_identity(c: &mut Checker<'_>, path: &Path) {
+    if let Err(e) = crate::identity::read_file(path) {
+        c.absorb(path, e);
+    }
+}
+
 fn check_leftovers(c: &mut Checker<'_>, dir: &Path, listing: &[FileKind], named: Option<&Path>) {
     for &kind in listing {
         let (path, detail) = match kind {
