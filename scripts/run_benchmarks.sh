@@ -31,7 +31,7 @@ for engine in $ENGINES; do
   run "$engine" fill --benchmarks fillseq
   run "$engine" write --benchmarks fillrandom,overwrite,waitforcompaction,readrandom,readmissing,seekrandom,readseq,readreverse,readwhilewriting,deleterandom
   run "$engine" sync --benchmarks fillsync --threads 2
-  run "$engine" overwrite5x --benchmarks overwrite,waitforcompaction --writes $((NUM * 5)) --histogram
+  run "$engine" overwrite5x --benchmarks overwrite,waitforcompaction --writes $((NUM * 5)) --histogram --statistics
 done
 
 python3 scripts/bench_chart.py "$OUT" $ENGINES

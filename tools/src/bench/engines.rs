@@ -23,6 +23,8 @@ pub trait Engine: Send + Sync {
         let _ = (ops, value);
         Err("feedtail needs a change feed: only the alluvium engine has one".into())
     }
+    /// The engine's own account of where its bytes went (`--statistics`).
+    fn statistics(&self) -> String;
 }
 
 /// Opens the engine `args.engine` names in `dir`.
@@ -93,6 +95,29 @@ impl Engine for Alluvium {
         self.0.flush()?;
         self.0.wait_idle()?;
         Ok(())
+    }
+
+    fn statistics(&self) -> String {
+        let s = self.0.stats();
+        let mut out = format!(
+            "flushes: {}  flushed bytes: {}  compaction bytes written: {}  tree write amplification: {:.2}\n",
+            s.flushes, s.flushed_bytes, s.compaction_bytes_written, s.write_amplification
+        );
+        out.push_str("level  segments        bytes  compactions  moves   bytes read     bytes in  bytes written\n");
+        for (l, lv) in s.levels.iter().enumerate() {
+            let c = &lv.compaction;
+            out.push_str(&format!(
+                "{l:>5}  {:>8}  {:>11}  {:>11}  {:>5}  {:>11}  {:>11}  {:>13}\n",
+                lv.segments,
+                lv.bytes,
+                c.compactions,
+                c.moves,
+                c.bytes_read,
+                c.bytes_in,
+                c.bytes_written
+            ));
+        }
+        out
     }
 
     fn feed_tail(&self, ops: u64, value: &[u8]) -> BenchResult<Vec<u64>> {
@@ -191,6 +216,10 @@ impl Engine for Fjall {
         wait_quiet(|| self.db.outstanding_flushes() > 0 || self.db.active_compactions() > 0);
         Ok(())
     }
+
+    fn statistics(&self) -> String {
+        String::from("(fjall reports no per-level statistics)\n")
+    }
 }
 
 #[cfg(feature = "rocksdb")]
@@ -265,5 +294,13 @@ impl Engine for Rocks {
         ];
         wait_quiet(|| props.iter().any(|p| busy(p)));
         Ok(())
+    }
+
+    fn statistics(&self) -> String {
+        self.0
+            .property_value("rocksdb.stats")
+            .ok()
+            .flatten()
+            .unwrap_or_default()
     }
 }

@@ -53,6 +53,10 @@ pub struct BenchArgs {
     /// Sync every write.
     #[arg(long, default_value_t = false)]
     sync: bool,
+    /// Print the engine's own account of flushes and compactions at the end (RocksDB's
+    /// `rocksdb.stats`; alluvium's per-level compaction bytes).
+    #[arg(long, default_value_t = false)]
+    statistics: bool,
     /// Print latency percentiles (p50, p99, p99.9, max) for each workload.
     #[arg(long, default_value_t = false)]
     histogram: bool,
@@ -104,6 +108,9 @@ pub fn run(args: &BenchArgs) -> BenchResult {
     }
     summary(&ctx, &dir, io_before);
     println!("peak anonymous memory: {} KiB", anon.finish());
+    if args.statistics {
+        print!("{}", engine.statistics());
+    }
     Ok(())
 }
 
