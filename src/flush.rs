@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::compaction::GarbageCollector;
+use crate::compaction::{GarbageCollector, Verdict};
 use crate::error::Result;
 use crate::files;
 use crate::key::SeqNo;
@@ -52,9 +52,10 @@ fn write_file(
 ) -> Result<crate::segment::SegmentMeta> {
     let mut writer = SegmentWriter::create(path, opts)?;
     let mut gc = GarbageCollector::new(snapshots, |_: &[u8]| true);
+    // Without `zero_seqnos` the verdict is Keep or Drop.
     mem.for_each(|ikey, value| match gc.keep(ikey)? {
-        true => writer.add(ikey, value),
-        false => Ok(()),
+        Verdict::Drop => Ok(()),
+        Verdict::Keep | Verdict::KeepWithSeqnoZero => writer.add(ikey, value),
     })?;
     writer.finish()
 }

@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use super::merge::{GarbageCollector, MergedEntries};
+use super::merge::{GarbageCollector, MergedEntries, Verdict};
 use super::Job;
 use crate::error::{Error, Result};
 use crate::files;
-use crate::key::{internal_key, user_key, SeqNo, ValueKind, SEQNO_MAX};
+use crate::key::{encode_internal_key, internal_key, user_key, SeqNo, ValueKind, SEQNO_MAX};
 use crate::manifest::{AddedSegment, LiveSegment, Version, VersionEdit};
 use crate::options::Options;
 use crate::segment::{Segment, SegmentWriter};
@@ -185,8 +185,9 @@ fn subcompact(job: &Job, ctx: &JobContext, range: &KeyRange) -> Result<SubOutcom
     let mut merged = MergedEntries::new(sources)?;
     let version = ctx.version;
     let below = |k: &[u8]| version.may_exist_below(job.output_level, k);
-    let mut gc = GarbageCollector::new(ctx.snapshots.clone(), below);
+    let mut gc = GarbageCollector::new(ctx.snapshots.clone(), below).zero_seqnos();
     let mut out = Outputs::new(ctx);
+    let mut zeroed = Vec::new();
     let mut n: u64 = 0;
     while let Some((ikey, value)) = merged.current() {
         if n.is_multiple_of(SHUTDOWN_CHECK_EVERY) && ctx.shutdown.load(Ordering::Acquire) {
@@ -196,11 +197,18 @@ fn subcompact(job: &Job, ctx: &JobContext, range: &KeyRange) -> Result<SubOutcom
             ));
         }
         n += 1;
-        if gc.keep(ikey)? {
-            if let Err(e) = out.add(ikey, value, job.output_level) {
-                out.abandon();
-                return Err(e);
+        let written = match gc.keep(ikey)? {
+            Verdict::Drop => Ok(()),
+            Verdict::Keep => out.add(ikey, value, job.output_level),
+            Verdict::KeepWithSeqnoZero => {
+                zeroed.clear();
+                encode_internal_key(&mut zeroed, user_key(ikey), 0, ValueKind::Put);
+                out.add(&zeroed, value, job.output_level)
             }
+        };
+        if let Err(e) = written {
+            out.abandon();
+            return Err(e);
         }
         if let Err(e) = merged.advance() {
             out.abandon();

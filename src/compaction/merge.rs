@@ -82,9 +82,16 @@ impl MergedEntries {
 /// each stripe — the versions between two consecutive snapshots — only the newest survives. A
 /// tombstone in the oldest stripe (visible to every reader) is dropped too when no deeper
 /// level may still hold the key, since then nothing remains for it to hide.
+///
+/// With [`GarbageCollector::zero_seqnos`], a put in the oldest stripe whose key no deeper level
+/// may hold is kept with sequence number 0 (RocksDB does the same at its bottommost level):
+/// every reader already sees it, nothing older remains for the sequence number to order it
+/// against, and a trailer of zeros costs a few bytes after compression where a real sequence
+/// number costs five or six.
 pub struct GarbageCollector<F> {
     snapshots: Vec<SeqNo>,
     exists_below: F,
+    zero_seqnos: bool,
     current: Option<Vec<u8>>,
     stripe: Option<usize>,
     /// Versions dropped because a newer one in the same stripe shadows them.
@@ -99,6 +106,7 @@ impl<F: FnMut(&[u8]) -> bool> GarbageCollector<F> {
         GarbageCollector {
             snapshots,
             exists_below,
+            zero_seqnos: false,
             current: None,
             stripe: None,
             shadowed: 0,
@@ -106,8 +114,15 @@ impl<F: FnMut(&[u8]) -> bool> GarbageCollector<F> {
         }
     }
 
-    /// True when the version `ikey` must be written to the output.
-    pub fn keep(&mut self, ikey: &[u8]) -> Result<bool> {
+    /// Keeps puts every reader sees with sequence number 0 where nothing deeper holds their key
+    /// (compactions do; a flush writes to level 0, above everything, and does not).
+    pub fn zero_seqnos(mut self) -> Self {
+        self.zero_seqnos = true;
+        self
+    }
+
+    /// What to do with the version `ikey`.
+    pub fn keep(&mut self, ikey: &[u8]) -> Result<Verdict> {
         let parsed = parse_internal_key(ikey).ok_or_else(|| {
             Error::InvalidArgument("compaction input holds a malformed key".into())
         })?;
@@ -121,16 +136,35 @@ impl<F: FnMut(&[u8]) -> bool> GarbageCollector<F> {
         let stripe = self.snapshots.partition_point(|&s| s < parsed.seqno);
         if self.stripe == Some(stripe) {
             self.shadowed += 1;
-            return Ok(false);
+            return Ok(Verdict::Drop);
         }
         self.stripe = Some(stripe);
-        if parsed.kind == ValueKind::Delete && stripe == 0 && !(self.exists_below)(parsed.user_key)
-        {
-            self.tombstones += 1;
-            return Ok(false);
+        if stripe > 0 || (parsed.kind == ValueKind::Put && !self.zero_seqnos) || parsed.seqno == 0 {
+            return Ok(Verdict::Keep);
         }
-        Ok(true)
+        if (self.exists_below)(parsed.user_key) {
+            return Ok(Verdict::Keep);
+        }
+        match parsed.kind {
+            ValueKind::Delete => {
+                self.tombstones += 1;
+                Ok(Verdict::Drop)
+            }
+            ValueKind::Put => Ok(Verdict::KeepWithSeqnoZero),
+        }
     }
+}
+
+/// What a compaction or flush does with one version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Not written: a newer version hides it from every reader, or it is a tombstone with
+    /// nothing left to hide.
+    Drop,
+    /// Written as it is.
+    Keep,
+    /// Written with sequence number 0 (see [`GarbageCollector::zero_seqnos`]).
+    KeepWithSeqnoZero,
 }
 
 #[cfg(test)]
@@ -138,13 +172,32 @@ mod tests {
     use super::*;
     use crate::key::internal_key;
 
-    fn run(snapshots: Vec<SeqNo>, below: bool, versions: &[(u64, ValueKind)]) -> Vec<u64> {
-        let mut gc = GarbageCollector::new(snapshots, |_| below);
+    /// The sequence numbers written, 0 where the collector zeroes one.
+    fn run_with(
+        gc: &mut GarbageCollector<impl FnMut(&[u8]) -> bool>,
+        versions: &[(u64, ValueKind)],
+    ) -> Vec<u64> {
         versions
             .iter()
-            .filter(|(s, k)| gc.keep(&internal_key(b"k", *s, *k)).unwrap())
-            .map(|(s, _)| *s)
+            .filter_map(
+                |(s, k)| match gc.keep(&internal_key(b"k", *s, *k)).unwrap() {
+                    Verdict::Drop => None,
+                    Verdict::Keep => Some(*s),
+                    Verdict::KeepWithSeqnoZero => Some(0),
+                },
+            )
             .collect()
+    }
+
+    fn run(snapshots: Vec<SeqNo>, below: bool, versions: &[(u64, ValueKind)]) -> Vec<u64> {
+        run_with(&mut GarbageCollector::new(snapshots, |_| below), versions)
+    }
+
+    fn run_zeroing(snapshots: Vec<SeqNo>, below: bool, v: &[(u64, ValueKind)]) -> Vec<u64> {
+        run_with(
+            &mut GarbageCollector::new(snapshots, |_| below).zero_seqnos(),
+            v,
+        )
     }
 
     #[test]
@@ -174,5 +227,22 @@ mod tests {
         assert_eq!(run(vec![], false, &v), Vec::<u64>::new());
         assert_eq!(run(vec![], true, &v), vec![9]);
         assert_eq!(run(vec![6], false, &v), vec![9, 5]);
+    }
+
+    #[test]
+    fn only_a_put_every_reader_sees_with_nothing_below_gets_sequence_number_zero() {
+        let v = [(9, ValueKind::Put), (5, ValueKind::Put)];
+        assert_eq!(run_zeroing(vec![], false, &v), vec![0]);
+        // Something deeper may hold an older version: the order must stay.
+        assert_eq!(run_zeroing(vec![], true, &v), vec![9]);
+        // A snapshot at 6 does not see 9: 9 keeps its number, 5 (seen by all) is zeroed.
+        assert_eq!(run_zeroing(vec![6], false, &v), vec![9, 0]);
+        // A snapshot at 4 sees neither: 5 goes, 9 keeps its number (the snapshot must not
+        // see it).
+        assert_eq!(run_zeroing(vec![4], false, &v), vec![9]);
+        // Tombstones are dropped, never zeroed; without zero_seqnos nothing is zeroed.
+        let t = [(9, ValueKind::Delete), (5, ValueKind::Put)];
+        assert_eq!(run_zeroing(vec![], false, &t), Vec::<u64>::new());
+        assert_eq!(run(vec![], false, &v), vec![9]);
     }
 }

@@ -10,7 +10,7 @@
 
 mod job;
 mod merge;
-pub(crate) use merge::GarbageCollector;
+pub(crate) use merge::{GarbageCollector, Verdict};
 pub mod picker;
 mod scheduler;
 

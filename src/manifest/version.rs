@@ -161,10 +161,13 @@ impl Version {
 
     /// True when some segment of a level deeper than `level` may hold `user_key`.
     pub fn may_exist_below(&self, level: usize, user_key: &[u8]) -> bool {
+        // Levels 1 and deeper are sorted and do not overlap: the only candidate is the first
+        // segment whose largest key is not below `user_key`.
         (level + 1..self.levels.len()).any(|l| {
-            self.level(l)
-                .iter()
-                .any(|s| s.smallest_user_key() <= user_key && user_key <= s.largest_user_key())
+            let segs = self.level(l);
+            let at = segs.partition_point(|s| s.largest_user_key() < user_key);
+            segs.get(at)
+                .is_some_and(|s| s.smallest_user_key() <= user_key)
         })
     }
 }
