@@ -2,9 +2,11 @@
 //! applied and the highest sequence number applied from it are stored under a reserved key
 //! (`\xff\xffalluvium/ingest/kafka/<topic>/<partition>`, value `<offset> <seqno>`) in the same
 //! batch as the data; a record whose `alluvium-seqno` is not above the stored one (a duplicate
-//! a publisher crash produced) is skipped, its offset still stored.
+//! a publisher crash produced) is skipped, its offset still stored. A restart fetches each
+//! partition from the last record applied and applies nothing from it until that record came
+//! back, rewinding if the broker skipped it ([`super::resume`]).
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use alluvium::{Db, WriteBatch, WriteOptions};
@@ -12,10 +14,15 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::{header, high_watermarks, partition_count, HEADER_OP, HEADER_SEQNO};
+use super::resume::{PartitionRead, Verdict};
+use super::{header, high_watermarks, partition_count, HEADER_OP, HEADER_SEQNO, REQUEST_TIMEOUT};
 use crate::error::{broker, BridgeError, Result};
 use crate::progress::{Backoff, Progress, Report};
 use crate::wire;
+
+/// How long a partition not yet covered may give nothing before it is rewound
+/// ([`super::resume`]).
+const SILENCE_BEFORE_REWIND: Duration = Duration::from_secs(2);
 
 /// What [`ingest`] does.
 #[derive(Debug, Clone)]
@@ -106,90 +113,177 @@ fn run(
 ) -> Result<()> {
     let consumer = super::consumer(&config.url)?;
     let partitions = partition_count(&consumer, &config.topic)?;
-    let mut stored: Vec<(i64, u64)> = (0..partitions)
-        .map(|p| stored_position(db, &config.topic, p))
+    let reads: Vec<PartitionRead> = (0..partitions)
+        .map(|p| stored_position(db, &config.topic, p).map(PartitionRead::new))
         .collect::<Result<_>>()?;
     if config.exit_at_end && target.is_none() {
         *target = Some(high_watermarks(&consumer, &config.topic, partitions)?);
     }
-    let done = |stored: &[(i64, u64)]| {
-        target.as_ref().is_some_and(|t| {
-            t.iter()
-                .zip(stored)
-                .all(|(&high, &(offset, _))| offset + 1 >= high)
-        })
-    };
-    if done(&stored) {
-        return Ok(());
-    }
-    assign(&consumer, &config.topic, &stored)?;
+    assign(&consumer, &config.topic, &reads)?;
     report(Report::Note(format!(
         "topic {}: applied up to offsets {:?}; reading from there",
         config.topic,
-        stored.iter().map(|s| s.0).collect::<Vec<_>>()
+        reads.iter().map(|r| r.stored.0).collect::<Vec<_>>()
     )));
-    let mut batch = WriteBatch::new();
-    let mut touched: BTreeMap<i32, (i64, u64)> = BTreeMap::new();
-    let mut quiet_since = Instant::now();
-    let (mut pending, mut reported_at, mut reported_count) = (0, Instant::now(), progress.count);
-    loop {
-        if reported_at.elapsed() >= config.progress_interval {
-            progress.rate_per_s =
-                (progress.count - reported_count) as f64 / reported_at.elapsed().as_secs_f64();
-            report(Report::Progress(progress));
-            (reported_at, reported_count) = (Instant::now(), progress.count);
+    let mut run = Run {
+        db,
+        config,
+        consumer: &consumer,
+        target: target.as_deref(),
+        silent_since: vec![Instant::now(); reads.len()],
+        reads,
+        batch: WriteBatch::new(),
+        touched: BTreeSet::new(),
+        pending: 0,
+    };
+    run.consume(progress, report)
+}
+
+/// One run of ingest: the consumer, each partition's read, and the batch being filled.
+struct Run<'a> {
+    db: &'a Db,
+    config: &'a IngestConfig,
+    consumer: &'a BaseConsumer,
+    /// Each partition's high watermark when ingest started (with `--exit-at-end`).
+    target: Option<&'a [i64]>,
+    reads: Vec<PartitionRead>,
+    /// When each partition last gave a record or was sought.
+    silent_since: Vec<Instant>,
+    batch: WriteBatch,
+    /// Partitions whose position moved since the last write.
+    touched: BTreeSet<i32>,
+    /// Records in `batch`.
+    pending: usize,
+}
+
+impl Run<'_> {
+    fn consume(
+        &mut self,
+        progress: &mut Progress,
+        report: &mut dyn FnMut(Report<'_>),
+    ) -> Result<()> {
+        let mut quiet_since = Instant::now();
+        let (mut reported_at, mut reported_count) = (Instant::now(), progress.count);
+        loop {
+            if reported_at.elapsed() >= self.config.progress_interval {
+                progress.rate_per_s =
+                    (progress.count - reported_count) as f64 / reported_at.elapsed().as_secs_f64();
+                report(Report::Progress(progress));
+                (reported_at, reported_count) = (Instant::now(), progress.count);
+            }
+            let polled = self.consumer.poll(Duration::from_millis(50));
+            let idle = polled.is_none();
+            if let Some(message) = polled {
+                quiet_since = Instant::now();
+                self.take(&message.map_err(|e| broker("reading records", e))?, report)?;
+            }
+            self.rewind_silent(report)?;
+            if !self.touched.is_empty() && (self.pending >= self.config.batch_max || idle) {
+                self.write(progress)?;
+            }
+            // A broker may report a high watermark below its last record (tansu 0.6.0 does), so
+            // the end is also a second without records.
+            if idle && self.done() && quiet_since.elapsed() >= Duration::from_secs(1) {
+                return Ok(());
+            }
         }
-        let polled = consumer.poll(Duration::from_millis(50));
-        let idle = polled.is_none();
-        if !idle {
-            quiet_since = Instant::now();
+    }
+
+    /// Judges one record and adds it to the batch, or rewinds its partition.
+    fn take<M: Message>(&mut self, message: &M, report: &mut dyn FnMut(Report<'_>)) -> Result<()> {
+        let p = message.partition();
+        let Some(read) = usize::try_from(p).ok().and_then(|i| self.reads.get_mut(i)) else {
+            return Ok(());
+        };
+        self.silent_since[p as usize] = Instant::now();
+        let seqno = header(message, HEADER_SEQNO).and_then(|s| s.parse::<u64>().ok());
+        match read.judge(message.offset(), seqno) {
+            Verdict::Apply => {
+                apply(&mut self.batch, message)?;
+                self.pending += 1;
+                self.touched.insert(p);
+            }
+            Verdict::SkipDuplicate => {
+                self.touched.insert(p);
+            }
+            Verdict::SkipReread => {}
+            Verdict::Rewind(to) => {
+                let why = format!("the first record came at offset {}", message.offset());
+                self.seek(p, to, &why, report)?;
+            }
         }
-        if let Some(message) = polled {
-            let message = message.map_err(|e| broker("reading records", e))?;
-            let p = message.partition();
-            let (offset, seqno) = touched.get(&p).copied().unwrap_or(stored[p as usize]);
-            let record_seqno = header(&message, HEADER_SEQNO).and_then(|s| s.parse::<u64>().ok());
-            // A record of this bridge is judged by its sequence number alone: a broker may give
-            // two records one offset (TESTING.md, "Bridges"). Others by their offset.
-            if message.offset() < offset || (message.offset() == offset && record_seqno.is_none()) {
+        Ok(())
+    }
+
+    /// Rewinds the partitions not yet covered that gave nothing for 2 seconds.
+    fn rewind_silent(&mut self, report: &mut dyn FnMut(Report<'_>)) -> Result<()> {
+        for p in 0..self.reads.len() {
+            if self.silent_since[p].elapsed() < SILENCE_BEFORE_REWIND {
                 continue;
             }
-            let fresh = record_seqno.is_none_or(|s| s > seqno);
-            if fresh {
-                apply(&mut batch, &message)?;
-                pending += 1;
+            self.silent_since[p] = Instant::now();
+            if let Some(to) = self.reads[p].silent() {
+                self.seek(p as i32, to, "nothing came for 2 s", report)?;
             }
-            touched.insert(
-                p,
-                (message.offset(), record_seqno.unwrap_or(seqno).max(seqno)),
+        }
+        Ok(())
+    }
+
+    fn seek(
+        &mut self,
+        p: i32,
+        to: Option<i64>,
+        why: &str,
+        report: &mut dyn FnMut(Report<'_>),
+    ) -> Result<()> {
+        let stored = self.reads[p as usize].stored.0;
+        report(Report::Note(format!(
+            "{}/{p}: fetched from offset {stored}, {why}; fetching from {} (TESTING.md, Bridges)",
+            self.config.topic,
+            to.map_or("the beginning".to_string(), |o| format!("offset {o}"))
+        )));
+        self.silent_since[p as usize] = Instant::now();
+        let offset = to.map_or(Offset::Beginning, Offset::Offset);
+        self.consumer
+            .seek(&self.config.topic, p, offset, REQUEST_TIMEOUT)
+            .map_err(|e| broker("seeking a partition", e))
+    }
+
+    /// Writes the batch with the position of every partition it moved.
+    fn write(&mut self, progress: &mut Progress) -> Result<()> {
+        for &p in &self.touched {
+            let (offset, seqno) = self.reads[p as usize].stored;
+            self.batch.put(
+                position_key(&self.config.topic, p),
+                format!("{offset} {seqno}"),
             );
         }
-        if !touched.is_empty() && (pending >= config.batch_max || idle) {
-            for (&p, &(offset, seqno)) in &touched {
-                batch.put(position_key(&config.topic, p), format!("{offset} {seqno}"));
-                stored[p as usize] = (offset, seqno);
-            }
-            db.write(std::mem::take(&mut batch), &WriteOptions::default())?;
-            progress.count += pending as u64;
-            progress.position = stored.iter().map(|s| (s.0 + 1).max(0) as u64).sum();
-            (pending, touched) = (0, BTreeMap::new());
-        }
-        // A broker may report a high watermark below its last record (tansu 0.6.0 does), so
-        // the end is also a second without records.
-        if idle && done(&stored) && quiet_since.elapsed() >= Duration::from_secs(1) {
-            return Ok(());
-        }
+        self.db
+            .write(std::mem::take(&mut self.batch), &WriteOptions::default())?;
+        progress.count += self.pending as u64;
+        progress.position = self
+            .reads
+            .iter()
+            .map(|r| (r.stored.0 + 1).max(0) as u64)
+            .sum();
+        (self.pending, self.touched) = (0, BTreeSet::new());
+        Ok(())
+    }
+
+    /// Whether every partition is covered and at its target (with `--exit-at-end`).
+    fn done(&self) -> bool {
+        self.target.is_some_and(|t| {
+            t.iter()
+                .zip(&self.reads)
+                .all(|(&high, r)| r.is_covered() && r.stored.0 + 1 >= high)
+        })
     }
 }
 
-fn assign(consumer: &BaseConsumer, topic: &str, stored: &[(i64, u64)]) -> Result<()> {
+fn assign(consumer: &BaseConsumer, topic: &str, reads: &[PartitionRead]) -> Result<()> {
     let mut list = TopicPartitionList::new();
-    for (p, &(offset, _)) in stored.iter().enumerate() {
-        let start = if offset < 0 {
-            Offset::Beginning
-        } else {
-            Offset::Offset(offset + 1)
-        };
+    for (p, read) in reads.iter().enumerate() {
+        let start = read.from().map_or(Offset::Beginning, Offset::Offset);
         list.add_partition_offset(topic, p as i32, start)
             .map_err(|e| broker("assigning partitions", e))?;
     }

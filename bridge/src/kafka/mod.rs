@@ -11,6 +11,7 @@
 
 pub mod ingest;
 pub mod publish;
+pub mod resume;
 
 use std::time::Duration;
 
