@@ -10,7 +10,7 @@ use alluvium::{Db, Start};
 use alluvium_bridge::nats::{ingest, publish};
 use common::{NatsServer, Result, Rng};
 
-const CHANGES: u64 = 50_000;
+const CHANGES: u64 = 100_000;
 const KILLS: u32 = 8;
 
 #[test]
