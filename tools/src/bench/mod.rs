@@ -360,15 +360,21 @@ fn report(name: &str, secs: f64, o: &Outcome, args: &BenchArgs) {
 }
 
 /// Disk, space and memory figures after the run.
-fn summary(ctx: &Ctx, dir: &std::path::Path, io_before: u64) {
+fn summary(ctx: &Ctx, dir: &std::path::Path, io_before: (u64, u64)) {
     let user = ctx.written.user_bytes.load(Ordering::Relaxed);
-    let disk = disk_write_bytes().saturating_sub(io_before);
+    let io = disk_write_bytes();
+    let disk = io.0.saturating_sub(io_before.0);
+    let cancelled = io.1.saturating_sub(io_before.1);
     let size = dir_size(dir);
     let live = ctx.written.count() * (ctx.args.key_size + ctx.args.value_size) as u64;
     let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
     println!(
         "user bytes written: {user}  disk bytes written: {disk}  write amplification: {:.2}",
         ratio(disk, user)
+    );
+    println!(
+        "of those, dropped dirty before writeback (file deleted first): {cancelled}  net write amplification: {:.2}",
+        ratio(disk.saturating_sub(cancelled), user)
     );
     println!(
         "directory size: {size} bytes  live data: {live} bytes  space amplification: {:.2}",
@@ -414,9 +420,16 @@ fn proc_field(file: &str, field: &str) -> u64 {
     digits.and_then(|d| d.parse().ok()).unwrap_or(0)
 }
 
-/// Bytes this process caused to be written to storage (`/proc/self/io`).
-fn disk_write_bytes() -> u64 {
-    proc_field("/proc/self/io", "write_bytes:")
+/// Bytes this process caused to be written to storage (`/proc/self/io`): the pages it
+/// dirtied (`write_bytes`), and those of them dropped dirty because their file was deleted or
+/// truncated before writeback (`cancelled_write_bytes`: an unsynced commit log deleted after
+/// its flush never reaches the disk).
+fn disk_write_bytes() -> (u64, u64) {
+    let io = "/proc/self/io";
+    (
+        proc_field(io, "write_bytes:"),
+        proc_field(io, "cancelled_write_bytes:"),
+    )
 }
 
 /// Peak resident set size (`VmHWM` in `/proc/self/status`).
