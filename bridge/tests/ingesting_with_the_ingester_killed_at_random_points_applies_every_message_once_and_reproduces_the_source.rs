@@ -44,7 +44,7 @@ fn ingesting_with_the_ingester_killed_at_random_points_applies_every_message_onc
         "--batch".into(),
         "200".into(),
     ];
-    common::run_killed_repeatedly(&args, KILLS, &mut rng)?;
+    common::run_killed_repeatedly(&args, KILLS, 400, &mut rng)?;
 
     let copy = Db::open(copy_dir.path(), common::options())?;
     let source_ops: Vec<_> = common::feed_ops(&source)?

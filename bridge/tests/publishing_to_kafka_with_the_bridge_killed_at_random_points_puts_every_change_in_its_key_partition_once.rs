@@ -97,7 +97,7 @@ fn publishing_to_kafka_with_the_bridge_killed_at_random_points_puts_every_change
     ]
     .map(String::from)
     .to_vec();
-    common::run_killed_repeatedly(&args, 8, &mut rng)?;
+    common::run_killed_repeatedly(&args, 8, 400, &mut rng)?;
 
     let records = read_topic(&url, &topic)?;
     assert_eq!(

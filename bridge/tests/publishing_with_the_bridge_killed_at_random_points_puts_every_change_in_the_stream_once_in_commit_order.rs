@@ -35,7 +35,7 @@ fn publishing_with_the_bridge_killed_at_random_points_puts_every_change_in_the_s
         "--subject-prefix".into(),
         "db.changes".into(),
     ];
-    common::run_killed_repeatedly(&args, KILLS, &mut rng)?;
+    common::run_killed_repeatedly(&args, KILLS, 400, &mut rng)?;
 
     let got = common::runtime()?.block_on(common::read_stream(&nats.url, "CHANGES"))?;
     let expected: Vec<_> = ops

@@ -162,9 +162,9 @@ pub fn options() -> Options {
 }
 
 /// Runs the bridge binary with `args` and SIGKILLs it at a random point of its work (0 to
-/// 400 ms after it said where it resumes), `kills` times; then once more with
+/// `within_ms` after it said where it resumes), `kills` times; then once more with
 /// `--exit-at-end` until it finishes. Prints where each round resumed.
-pub fn run_killed_repeatedly(args: &[String], kills: u32, rng: &mut Rng) -> Result {
+pub fn run_killed_repeatedly(args: &[String], kills: u32, within_ms: u64, rng: &mut Rng) -> Result {
     for round in 0..kills {
         let mut child = bridge(args)
             .stdout(Stdio::null())
@@ -185,7 +185,7 @@ pub fn run_killed_repeatedly(args: &[String], kills: u32, rng: &mut Rng) -> Resu
             }
         };
         eprintln!("round {round}: {resumed}");
-        std::thread::sleep(Duration::from_millis(rng.below(400)));
+        std::thread::sleep(Duration::from_millis(rng.below(within_ms)));
         if let Some(status) = child.try_wait()? {
             return Err(format!("round {round}: the bridge exited early: {status}").into());
         }
