@@ -16,7 +16,7 @@ use rdkafka::consumer::Consumer;
 use rdkafka::message::Message;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
-const CHANGES: u64 = 20_000;
+const CHANGES: u64 = 100_000;
 const PARTITIONS: i32 = 3;
 
 pub fn create_topic(url: &str, topic: &str) -> Result {
