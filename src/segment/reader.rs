@@ -68,14 +68,19 @@ impl Segment {
         let props = file_view.properties(footer.properties)?;
         let index = file_view.index(footer.index, footer.filter.offset, &props)?;
         let filter = file_view.filter(footer.filter)?;
-        Ok(Segment {
+        let segment = Segment {
             id,
             path: path.to_path_buf(),
             mmap,
             props,
             index,
             filter,
-        })
+        };
+        // Verifying read every byte after the data blocks (filter, index, properties, footer);
+        // only the filter is read again, a few bits per lookup, and faults back what it needs.
+        let len = segment.mmap.len();
+        segment.release_pages(usize::try_from(footer.filter.offset).unwrap_or(len)..len);
+        Ok(segment)
     }
 
     /// The segment's id.
@@ -415,8 +420,9 @@ pub struct SegmentIter {
     release_from: Option<usize>,
 }
 
-/// How many bytes a releasing iterator reads past before it releases them.
-const RELEASE_EVERY_BYTES: usize = 1 << 20;
+/// How many bytes a releasing iterator reads past before it releases them: a compaction with
+/// two subcompactions holds up to this much of each input twice (one `madvise` per step).
+const RELEASE_EVERY_BYTES: usize = 256 << 10;
 
 /// The uncompressed bytes of one data block: borrowed from the segment's map when stored
 /// raw, decompressed into a buffer otherwise.
