@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Turns the bench logs of scripts/run_benchmarks.sh into results.tsv and a grouped bar chart
 (chart.svg: ops/sec per workload, one bar per engine, each workload scaled to its fastest
-engine). Standard library only."""
+engine). A workload run in several rounds counts with its median; results.tsv also gives the
+lowest and highest. Standard library only."""
 import re
 import sys
 from pathlib import Path
@@ -11,15 +12,22 @@ COLORS = {"alluvium": "#1f77b4", "rocksdb": "#d62728", "fjall": "#2ca02c"}
 
 
 def parse(path):
+    """Workload -> the ops/sec of each round, in order."""
     results, label = {}, ""
     for line in path.read_text().splitlines():
         if line.startswith("== "):
-            label = line.split()[-1]
+            label = line.split()[2]
         m = LINE.match(line)
         if m and m.group(1) != "waitforcompaction":
             name = m.group(1) if label != "overwrite5x" else "overwrite5x"
-            results[name] = int(m.group(3))
+            results.setdefault(name, []).append(int(m.group(3)))
     return results
+
+
+def median(values):
+    s = sorted(values)
+    mid = len(s) // 2
+    return s[mid] if len(s) % 2 else (s[mid - 1] + s[mid]) // 2
 
 
 def svg(table, engines):
@@ -29,7 +37,7 @@ def svg(table, engines):
     width = left + group * len(workloads) + 160
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 120}" '
            'font-family="sans-serif" font-size="11">',
-           f'<text x="{left}" y="16" font-size="13">ops/sec relative to the fastest engine '
+           f'<text x="{left}" y="16" font-size="13">median ops/sec relative to the fastest engine '
            'per workload (higher is better)</text>']
     for i, w in enumerate(workloads):
         best = max(table[e].get(w, 0) for e in engines) or 1
@@ -51,10 +59,13 @@ def svg(table, engines):
 
 def main():
     out, engines = Path(sys.argv[1]), sys.argv[2:]
-    table = {e: parse(out / f"{e}.txt") for e in engines}
-    rows = ["workload\t" + "\t".join(engines)]
+    runs = {e: parse(out / f"{e}.txt") for e in engines}
+    table = {e: {w: median(v) for w, v in runs[e].items()} for e in engines}
+    rows = ["workload\t" + "\t".join(engines) + "\t" + "\t".join(f"{e} low-high" for e in engines)]
     for w in dict.fromkeys(w for e in engines for w in table[e]):
-        rows.append(w + "\t" + "\t".join(str(table[e].get(w, "")) for e in engines))
+        medians = [str(table[e].get(w, "")) for e in engines]
+        spans = [f"{min(runs[e][w])}-{max(runs[e][w])}" if w in runs[e] else "" for e in engines]
+        rows.append(w + "\t" + "\t".join(medians) + "\t" + "\t".join(spans))
     (out / "results.tsv").write_text("\n".join(rows) + "\n")
     (out / "chart.svg").write_text(svg(table, engines))
     print("\n".join(rows))
