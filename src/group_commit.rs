@@ -40,6 +40,10 @@ impl<T, R> std::ops::Deref for Slot<T, R> {
 struct Queue<T, R> {
     pending: VecDeque<Arc<Slot<T, R>>>,
     leader_active: bool,
+    /// Writers asleep on the condition variable. A leader with none to wake skips the
+    /// notification: `std`'s `notify_all` is a `futex` system call even when nobody waits,
+    /// one per commit for a lone writer.
+    waiting: usize,
 }
 
 /// The queue of writers and the leader protocol.
@@ -48,7 +52,9 @@ struct Queue<T, R> {
 /// At most one leader at a time (`leader_active`, set and cleared under the queue lock). The
 /// leader commits outside the lock, so writers keep queueing meanwhile. Results are stored
 /// before the leader retakes the queue lock and notifies, and waiters check their slot under
-/// that lock, so no wakeup is lost.
+/// that lock, so no wakeup is lost. `waiting` is counted under the queue lock too: a writer
+/// increments it before it sleeps (atomically releasing the lock) and decrements it when it
+/// wakes, so a leader that sees 0 after retaking the lock has nobody to wake.
 ///
 /// # Invariants
 /// Groups are taken from the front of the queue, so items are committed in queue order, and
@@ -70,6 +76,7 @@ impl<T, R> GroupCommit<T, R> {
         let queue = Queue {
             pending: VecDeque::new(),
             leader_active: false,
+            waiting: 0,
         };
         GroupCommit {
             queue: Mutex::new(queue),
@@ -105,10 +112,14 @@ impl<T, R> GroupCommit<T, R> {
                 commit(&group);
                 q = lock(&self.queue);
                 q.leader_active = false;
-                self.cv.notify_all();
+                if q.waiting > 0 {
+                    self.cv.notify_all();
+                }
                 continue;
             }
+            q.waiting += 1;
             q = wait(&self.cv, q);
+            q.waiting -= 1;
         }
     }
 }
