@@ -2,7 +2,9 @@
 """Turns the bench logs of scripts/run_benchmarks.sh into results.tsv and a grouped bar chart
 (chart.svg: ops/sec per workload, one bar per engine, each workload scaled to its fastest
 engine). A workload run in several rounds counts with its median; results.tsv also gives the
-lowest and highest. Standard library only."""
+lowest and highest. figures.tsv has, per group of workloads, the median (lowest-highest) of
+the figures each run prints after its workloads: amplification, peak memory, the longest
+write and the settle time. Standard library only."""
 import re
 import sys
 from pathlib import Path
@@ -21,6 +23,31 @@ def parse(path):
         if m and m.group(1) != "waitforcompaction":
             name = m.group(1) if label != "overwrite5x" else "overwrite5x"
             results.setdefault(name, []).append(int(m.group(3)))
+    return results
+
+
+GROUP_FIGURES = {
+    "write amplification": re.compile(r"^user bytes written: .* write amplification: ([\d.]+)"),
+    "net write amplification": re.compile(r"net write amplification: ([\d.]+)"),
+    "space amplification": re.compile(r"space amplification: ([\d.]+)"),
+    "peak resident KiB": re.compile(r"^peak resident memory: (\d+) KiB"),
+    "peak anonymous KiB": re.compile(r"^peak anonymous memory: (\d+) KiB"),
+    "longest write us": re.compile(r"latency us .* max ([\d.]+)"),
+    "p99.9 write us": re.compile(r"latency us .* p99\.9 ([\d.]+)"),
+    "settle us": re.compile(r"^waitforcompaction :\s*([\d.]+) micros/op"),
+}
+
+
+def parse_groups(path):
+    """(group, figure) -> the value of each round: memory, amplification, stalls."""
+    results, label = {}, ""
+    for line in path.read_text().splitlines():
+        if line.startswith("== "):
+            label = line.split()[2]
+        for name, pattern in GROUP_FIGURES.items():
+            m = pattern.search(line)
+            if m:
+                results.setdefault((label, name), []).append(float(m.group(1)))
     return results
 
 
@@ -67,6 +94,16 @@ def main():
         spans = [f"{min(runs[e][w])}-{max(runs[e][w])}" if w in runs[e] else "" for e in engines]
         rows.append(w + "\t" + "\t".join(medians) + "\t" + "\t".join(spans))
     (out / "results.tsv").write_text("\n".join(rows) + "\n")
+    groups = {e: parse_groups(out / f"{e}.txt") for e in engines}
+    keys = list(dict.fromkeys(k for e in engines for k in groups[e]))
+    lines = ["group\tfigure\t" + "\t".join(engines)]
+    for group, name in keys:
+        cells = []
+        for e in engines:
+            v = groups[e].get((group, name))
+            cells.append("" if not v else f"{sorted(v)[len(v) // 2]:g} ({min(v):g}-{max(v):g})")
+        lines.append(f"{group}\t{name}\t" + "\t".join(cells))
+    (out / "figures.tsv").write_text("\n".join(lines) + "\n")
     (out / "chart.svg").write_text(svg(table, engines))
     print("\n".join(rows))
 
