@@ -43,7 +43,10 @@ impl FilterBuilder {
             return;
         }
         self.hashes.push(xxh3_64(user_key));
-        self.last_user_key = Some(user_key.to_vec());
+        // Reuses the buffer: a new one per key would be an allocation per entry written.
+        let last = self.last_user_key.get_or_insert_with(Vec::new);
+        last.clear();
+        last.extend_from_slice(user_key);
     }
 
     /// The filter block's bytes; empty when filtering is disabled or no key was added.

@@ -100,8 +100,12 @@ impl Engine for Alluvium {
     fn statistics(&self) -> String {
         let s = self.0.stats();
         let mut out = format!(
-            "flushes: {}  flushed bytes: {}  compaction bytes written: {}  tree write amplification: {:.2}\n",
-            s.flushes, s.flushed_bytes, s.compaction_bytes_written, s.write_amplification
+            "flushes: {} ({} ms each on average)  flushed bytes: {}  compaction bytes written: {}  tree write amplification: {:.2}\n",
+            s.flushes,
+            s.flush_us / s.flushes.max(1) / 1000,
+            s.flushed_bytes,
+            s.compaction_bytes_written,
+            s.write_amplification
         );
         out.push_str("level  segments        bytes  compactions  moves   bytes read     bytes in  bytes written\n");
         for (l, lv) in s.levels.iter().enumerate() {
