@@ -5,7 +5,10 @@ use std::path::{Path, PathBuf};
 use super::{LOG_FORMAT_VERSION, LOG_HEADER_LEN, LOG_MAGIC};
 use crate::error::{IoContext, Result};
 use crate::files;
-use crate::fs::{FileSystem, WritableFile};
+// Every `WRITEBACK_EVERY_BYTES` appended, the writer asks the OS to start writing them out, so
+// the `fdatasync` at a memtable rotation waits for at most about that much (instead of a whole
+// memtable's worth, hundreds of milliseconds for 64 MiB on a plain disk).
+use crate::fs::{FileSystem, WritableFile, WRITEBACK_EVERY_BYTES};
 
 /// An open commit log file that only grows.
 ///
@@ -21,11 +24,6 @@ pub struct LogWriter {
     /// Where the last [`WritableFile::start_writeback`] hint ended.
     writeback_from: u64,
 }
-
-/// Every this many appended bytes, the writer asks the OS to start writing them out, so the
-/// `fdatasync` at a memtable rotation waits for at most about this much (instead of a whole
-/// memtable's worth, hundreds of milliseconds for 64 MiB on a plain disk).
-const WRITEBACK_EVERY_BYTES: u64 = 1 << 20;
 
 impl LogWriter {
     /// Creates log file `number` in `dir`, writes and syncs its header, and syncs the directory

@@ -43,7 +43,7 @@ impl SegmentWriter {
         let file = opts.file_system_value().create_new(path).at(path)?;
         Ok(SegmentWriter {
             path: path.to_path_buf(),
-            file: BufWriter::with_capacity(64 * 1024, WriteAdapter(file)),
+            file: BufWriter::with_capacity(64 * 1024, WriteAdapter::new(file)),
             offset: 0,
             block_size_bytes: opts.block_size_bytes_value(),
             compression: opts.compression_value(),
@@ -53,6 +53,13 @@ impl SegmentWriter {
             filter: FilterBuilder::new(opts.bloom_bits_per_key_value()),
             props: Properties::empty(opts.compression_value()),
         })
+    }
+
+    /// Sizes the bloom filter for at most `n` distinct user keys before the first entry, so
+    /// the writer keeps no per-key hash until [`SegmentWriter::finish`] (see
+    /// [`FilterBuilder::expect_keys`]).
+    pub fn expect_keys(&mut self, n: u64) {
+        self.filter.expect_keys(n);
     }
 
     /// Adds one entry. `ikey` is an encoded internal key; keys must be strictly increasing
@@ -180,7 +187,7 @@ impl SegmentWriter {
 
     fn sync(&mut self) -> Result<()> {
         self.file.flush().at(&self.path)?;
-        self.file.get_mut().0.sync_data().at(&self.path)
+        self.file.get_mut().file_mut().sync_data().at(&self.path)
     }
 }
 
