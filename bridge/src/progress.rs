@@ -3,6 +3,10 @@
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use alluvium::{Db, Start};
+
+use crate::error::Result;
+
 /// A progress report, printed about once a second by the `alluvium` tool.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Progress {
@@ -39,6 +43,21 @@ impl fmt::Display for Progress {
             Some(s) => write!(f, ", {s:.1} s"),
             None => Ok(()),
         }
+    }
+}
+
+impl Progress {
+    /// Where a publisher starts: its durable subscription `name` (created at the oldest
+    /// retained change if missing) and that subscription's position.
+    pub fn of_publisher(db: &Db, name: &str) -> Result<Progress> {
+        if !db.subscriptions().iter().any(|s| s.name == name) {
+            db.create_subscription(name, Start::Beginning)?;
+        }
+        Ok(Progress {
+            verb: "published",
+            position: db.open_subscription(name)?.position()?,
+            ..Progress::default()
+        })
     }
 }
 

@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use alluvium::{Db, Op, SeqNo, Start, WriteOptions};
+use alluvium::{Db, Op, SeqNo, WriteOptions};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::future_producer::DeliveryFuture;
@@ -57,19 +57,7 @@ pub async fn publish(
     config: &PublishConfig,
     report: &mut dyn FnMut(Report<'_>),
 ) -> Result<Progress> {
-    if !db
-        .subscriptions()
-        .iter()
-        .any(|s| s.name == config.subscription)
-    {
-        db.create_subscription(&config.subscription, Start::Beginning)?;
-    }
-    let position = db.open_subscription(&config.subscription)?.position()?;
-    let mut progress = Progress {
-        verb: "published",
-        position,
-        ..Progress::default()
-    };
+    let mut progress = Progress::of_publisher(db, &config.subscription)?;
     let target = config.exit_at_end.then(|| db.latest_seqno());
     let mut backoff = Backoff::default();
     loop {

@@ -16,7 +16,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use alluvium::{Db, Op, SeqNo, Start, WriteOptions};
+use alluvium::{Db, Op, SeqNo, WriteOptions};
 use async_nats::jetstream::context::PublishAckFuture;
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::{self, stream::Stream};
@@ -77,13 +77,6 @@ pub async fn publish(
     report: &mut dyn FnMut(Report<'_>),
 ) -> Result<Progress> {
     wire::check_subject_prefix(&config.subject_prefix)?;
-    if !db
-        .subscriptions()
-        .iter()
-        .any(|s| s.name == config.subscription)
-    {
-        db.create_subscription(&config.subscription, Start::Beginning)?;
-    }
     let mut state = State::new(db, config)?;
     let mut backoff = Backoff::default();
     loop {
@@ -116,13 +109,8 @@ struct State {
 
 impl State {
     fn new(db: &Db, config: &PublishConfig) -> Result<Self> {
-        let sub = db.open_subscription(&config.subscription)?;
         Ok(State {
-            progress: Progress {
-                verb: "published",
-                position: sub.position()?,
-                ..Progress::default()
-            },
+            progress: Progress::of_publisher(db, &config.subscription)?,
             target: config.exit_at_end.then(|| db.latest_seqno()),
             acked_time_us: None,
             last_report: Instant::now(),
