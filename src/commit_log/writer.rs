@@ -5,10 +5,7 @@ use std::path::{Path, PathBuf};
 use super::{LOG_FORMAT_VERSION, LOG_HEADER_LEN, LOG_MAGIC};
 use crate::error::{IoContext, Result};
 use crate::files;
-// Every `WRITEBACK_EVERY_BYTES` appended, the writer asks the OS to start writing them out, so
-// the `fdatasync` at a memtable rotation waits for at most about that much (instead of a whole
-// memtable's worth, hundreds of milliseconds for 64 MiB on a plain disk).
-use crate::fs::{FileSystem, WritableFile, WRITEBACK_EVERY_BYTES};
+use crate::fs::{FileSystem, WritableFile, WritebackHints};
 
 /// An open commit log file that only grows.
 ///
@@ -21,8 +18,9 @@ pub struct LogWriter {
     path: PathBuf,
     number: u64,
     size_bytes: u64,
-    /// Where the last [`WritableFile::start_writeback`] hint ended.
-    writeback_from: u64,
+    /// So the `fdatasync` at a memtable rotation waits for about a MiB, not a whole memtable's
+    /// log (hundreds of milliseconds for 64 MiB on a plain disk).
+    hints: WritebackHints,
 }
 
 impl LogWriter {
@@ -45,7 +43,7 @@ impl LogWriter {
             path,
             number,
             size_bytes,
-            writeback_from: size_bytes,
+            hints: WritebackHints::from(size_bytes),
         })
     }
 
@@ -53,11 +51,7 @@ impl LogWriter {
     pub fn append(&mut self, frames: &[u8]) -> Result<()> {
         self.file.write_all(frames).at(&self.path)?;
         self.size_bytes += frames.len() as u64;
-        let unhinted = self.size_bytes - self.writeback_from;
-        if unhinted >= WRITEBACK_EVERY_BYTES {
-            self.file.start_writeback(self.writeback_from, unhinted);
-            self.writeback_from = self.size_bytes;
-        }
+        self.hints.wrote(&mut *self.file, self.size_bytes);
         Ok(())
     }
 

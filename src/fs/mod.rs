@@ -111,19 +111,41 @@ impl FileSystem for OsFileSystem {
     }
 }
 
-/// Adapts a [`WritableFile`] to [`std::io::Write`], for buffered writers, and asks the OS to
-/// start writeback every [`WRITEBACK_EVERY_BYTES`], so the `fdatasync` that ends a segment
-/// waits for the last stretch only instead of the whole file (a flush's sync was most of its
-/// 450 ms, and the active memtable grows meanwhile).
+/// Bytes between two writeback hints ([`WritebackHints`]).
+pub const WRITEBACK_EVERY_BYTES: u64 = 1 << 20;
+
+/// Asks the OS to start writing a growing file out every [`WRITEBACK_EVERY_BYTES`]
+/// ([`WritableFile::start_writeback`]), so the `fdatasync` that ends it (a log at rotation, a
+/// segment when finished) waits for the last stretch only, not for the whole file.
+#[derive(Debug)]
+pub struct WritebackHints {
+    hinted: u64,
+}
+
+impl WritebackHints {
+    /// For a file whose first `from` bytes need no hint.
+    pub fn from(from: u64) -> Self {
+        WritebackHints { hinted: from }
+    }
+
+    /// Called after each write, with the file's size now.
+    pub fn wrote(&mut self, file: &mut dyn WritableFile, size: u64) {
+        let unhinted = size.saturating_sub(self.hinted);
+        if unhinted >= WRITEBACK_EVERY_BYTES {
+            file.start_writeback(self.hinted, unhinted);
+            self.hinted = size;
+        }
+    }
+}
+
+/// Adapts a [`WritableFile`] to [`std::io::Write`], for buffered writers, with
+/// [`WritebackHints`].
 #[derive(Debug)]
 pub struct WriteAdapter {
     file: Box<dyn WritableFile>,
     written: u64,
-    hinted: u64,
+    hints: WritebackHints,
 }
-
-/// Bytes between two writeback hints of a [`WriteAdapter`].
-pub const WRITEBACK_EVERY_BYTES: u64 = 1 << 20;
 
 impl WriteAdapter {
     /// Wraps `file`, empty.
@@ -131,7 +153,7 @@ impl WriteAdapter {
         WriteAdapter {
             file,
             written: 0,
-            hinted: 0,
+            hints: WritebackHints::from(0),
         }
     }
 
@@ -145,11 +167,7 @@ impl Write for WriteAdapter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.file.write_all(buf)?;
         self.written += buf.len() as u64;
-        let unhinted = self.written - self.hinted;
-        if unhinted >= WRITEBACK_EVERY_BYTES {
-            self.file.start_writeback(self.hinted, unhinted);
-            self.hinted = self.written;
-        }
+        self.hints.wrote(&mut *self.file, self.written);
         Ok(buf.len())
     }
 
