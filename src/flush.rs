@@ -51,9 +51,6 @@ fn write_file(
     opts: &Options,
 ) -> Result<crate::segment::SegmentMeta> {
     let mut writer = SegmentWriter::create(path, opts)?;
-    // Every user key keeps its newest version, so the filter gets exactly this many keys and
-    // is sized now instead of keeping a hash per key.
-    writer.expect_keys(mem.distinct_keys() as u64);
     let mut gc = GarbageCollector::new(snapshots, |_: &[u8]| true);
     // Without `zero_seqnos` the verdict is Keep or Drop.
     mem.for_each(|ikey, value| match gc.keep(ikey)? {

@@ -153,7 +153,6 @@ impl PartialOrd for MemKey {
 pub struct Memtable {
     map: SkipMap<MemKey, ()>,
     size_bytes: AtomicUsize,
-    distinct_keys: AtomicUsize,
     seqno_max: AtomicU64,
     first_log_number: u64,
 }
@@ -164,7 +163,6 @@ impl Memtable {
         Memtable {
             map: SkipMap::new(),
             size_bytes: AtomicUsize::new(0),
-            distinct_keys: AtomicUsize::new(0),
             seqno_max: AtomicU64::new(0),
             first_log_number,
         }
@@ -173,14 +171,8 @@ impl Memtable {
     /// Adds one entry.
     pub fn insert(&self, user_key: &[u8], seqno: SeqNo, kind: ValueKind, value: &[u8]) {
         let charge = user_key.len() + value.len() + ENTRY_OVERHEAD_BYTES;
-        let entry = self
-            .map
+        self.map
             .insert(MemKey::new(user_key, seqno, kind, value), ());
-        // A newer version sorts just before the older ones of its key, so the key is new
-        // unless the next entry has it (a node the search just passed: no extra miss).
-        if entry.next().is_none_or(|n| n.key().user_key() != user_key) {
-            self.distinct_keys.fetch_add(1, Ordering::Relaxed);
-        }
         self.size_bytes.fetch_add(charge, Ordering::Relaxed);
         self.seqno_max.fetch_max(seqno, Ordering::Relaxed);
     }
@@ -201,12 +193,6 @@ impl Memtable {
     /// Number of entries.
     pub fn len(&self) -> usize {
         self.map.len()
-    }
-
-    /// Number of distinct user keys (inserts come from one thread at a time, and a version
-    /// never sorts after an older version of its key, which sequence numbers guarantee).
-    pub fn distinct_keys(&self) -> usize {
-        self.distinct_keys.load(Ordering::Relaxed)
     }
 
     /// True when nothing was inserted.
@@ -361,23 +347,6 @@ mod tests {
     }
 
     #[test]
-    fn distinct_keys_count_each_user_key_once_whatever_its_versions() {
-        let m = Memtable::new(1);
-        let long = |i: u8| [b"a-key-longer-than-sixteen-bytes-".as_slice(), &[i]].concat();
-        let mut seqno = 0;
-        for round in 0..3u8 {
-            for i in [5u8, 1, 9, 1, 0] {
-                seqno += 1;
-                m.insert(&long(i), seqno, ValueKind::Put, &[round]);
-                seqno += 1;
-                m.insert(&[i], seqno, ValueKind::Delete, b"");
-            }
-        }
-        assert_eq!(m.len(), 30);
-        assert_eq!(m.distinct_keys(), 8, "4 long keys and 4 short ones");
-    }
-
-    #[test]
     fn get_sees_the_newest_version_at_or_below_the_snapshot() {
         let m = Memtable::new(1);
         m.insert(b"a", 1, ValueKind::Put, b"one");
@@ -388,7 +357,6 @@ mod tests {
         assert_eq!(m.get(b"a", 0), None);
         assert_eq!(m.get(b"c", 9), None);
         assert_eq!(m.seqno_max(), 3);
-        assert_eq!(m.distinct_keys(), 2, "a and b");
     }
 
     #[test]

@@ -19,19 +19,10 @@ const FILTER_BITS_MIN: u64 = 64;
 const PROBES_MAX: u32 = 30;
 
 /// Collects user-key hashes and builds the filter at the end of the segment.
-///
-/// The bit array's size depends on the number of keys, so by default the builder keeps each
-/// key's hash (8 bytes a key) until [`FilterBuilder::finish`]. A writer that knows an upper
-/// bound on the keys beforehand (a flush: the memtable's entry count) calls
-/// [`FilterBuilder::expect_keys`] and the bits are set as keys arrive instead: for exactly
-/// that many keys the block is byte for byte the same, for fewer it has more bits per key.
 #[derive(Debug)]
 pub struct FilterBuilder {
     bits_per_key: u32,
     hashes: Vec<u64>,
-    /// With [`FilterBuilder::expect_keys`]: the bit array, filled as keys come.
-    bits: Option<Vec<u8>>,
-    keys: u64,
     last_user_key: Option<Vec<u8>>,
 }
 
@@ -41,18 +32,7 @@ impl FilterBuilder {
         FilterBuilder {
             bits_per_key,
             hashes: Vec::new(),
-            bits: None,
-            keys: 0,
             last_user_key: None,
-        }
-    }
-
-    /// Sizes the filter for at most `n` distinct keys now, so no hash is kept per key. Only
-    /// before the first key; more keys than `n` would still be found, with more false
-    /// positives.
-    pub fn expect_keys(&mut self, n: u64) {
-        if self.bits_per_key > 0 && n > 0 && self.keys == 0 {
-            self.bits = Some(vec![0u8; self.array_bytes(n)]);
         }
     }
 
@@ -62,49 +42,30 @@ impl FilterBuilder {
         if self.bits_per_key == 0 || self.last_user_key.as_deref() == Some(user_key) {
             return;
         }
-        let h = xxh3_64(user_key);
-        match self.bits.as_mut() {
-            Some(bits) => set_probes(bits, h, probe_count(self.bits_per_key)),
-            None => self.hashes.push(h),
-        }
-        self.keys += 1;
+        self.hashes.push(xxh3_64(user_key));
         // Reuses the buffer: a new one per key would be an allocation per entry written.
         let last = self.last_user_key.get_or_insert_with(Vec::new);
         last.clear();
         last.extend_from_slice(user_key);
     }
 
-    /// Bytes of the bit array for `keys` keys.
-    fn array_bytes(&self, keys: u64) -> usize {
-        let wanted = keys.saturating_mul(u64::from(self.bits_per_key));
-        usize::try_from(wanted.max(FILTER_BITS_MIN).div_ceil(8)).unwrap_or(usize::MAX)
-    }
-
     /// The filter block's bytes; empty when filtering is disabled or no key was added.
     pub fn finish(&self) -> Vec<u8> {
-        if self.bits_per_key == 0 || self.keys == 0 {
+        if self.bits_per_key == 0 || self.hashes.is_empty() {
             return Vec::new();
         }
+        let wanted = (self.hashes.len() as u64).saturating_mul(u64::from(self.bits_per_key));
+        let bytes = wanted.max(FILTER_BITS_MIN).div_ceil(8);
+        let mut out = vec![0u8; usize::try_from(bytes).unwrap_or(usize::MAX)];
+        let bits = out.len() as u64 * 8;
         let k = probe_count(self.bits_per_key);
-        let mut out = match &self.bits {
-            Some(bits) => bits.clone(),
-            None => {
-                let mut out = vec![0u8; self.array_bytes(self.keys)];
-                for &h in &self.hashes {
-                    set_probes(&mut out, h, k);
-                }
-                out
+        for &h in &self.hashes {
+            for bit in probes(h, k, bits) {
+                out[(bit / 8) as usize] |= 1 << (bit % 8);
             }
-        };
+        }
         out.push(k as u8);
         out
-    }
-}
-
-fn set_probes(bit_array: &mut [u8], h: u64, k: u32) {
-    let bits = bit_array.len() as u64 * 8;
-    for bit in probes(h, k, bits) {
-        bit_array[(bit / 8) as usize] |= 1 << (bit % 8);
     }
 }
 
@@ -187,31 +148,5 @@ mod tests {
         }
         b.add(b"other");
         assert_eq!(b.hashes.len(), 2);
-    }
-
-    #[test]
-    fn a_filter_sized_beforehand_is_the_same_block_and_keeps_no_hashes() {
-        let keys: Vec<String> = (0..3000).map(|i| format!("key{i:08}")).collect();
-        let plain = build(3000, 10);
-        let mut sized = FilterBuilder::new(10);
-        sized.expect_keys(3000);
-        for k in &keys {
-            sized.add(k.as_bytes());
-        }
-        assert!(sized.hashes.is_empty());
-        assert_eq!(
-            sized.finish(),
-            plain,
-            "exactly the expected keys: the same bytes"
-        );
-        // Fewer keys than expected: a bigger array, and every key still found.
-        let mut roomy = FilterBuilder::new(10);
-        roomy.expect_keys(6000);
-        for k in &keys {
-            roomy.add(k.as_bytes());
-        }
-        let f = roomy.finish();
-        assert_eq!(f.len(), 6000 * 10 / 8 + 1);
-        assert!(keys.iter().all(|k| may_contain(&f, k.as_bytes())));
     }
 }

@@ -55,13 +55,6 @@ impl SegmentWriter {
         })
     }
 
-    /// Sizes the bloom filter for at most `n` distinct user keys before the first entry, so
-    /// the writer keeps no per-key hash until [`SegmentWriter::finish`] (see
-    /// [`FilterBuilder::expect_keys`]).
-    pub fn expect_keys(&mut self, n: u64) {
-        self.filter.expect_keys(n);
-    }
-
     /// Adds one entry. `ikey` is an encoded internal key; keys must be strictly increasing
     /// by [`compare_internal`](crate::key::compare_internal), otherwise
     /// [`Error::InvalidArgument`]. A tombstone's value is empty.
