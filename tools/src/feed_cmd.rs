@@ -27,11 +27,13 @@ pub enum FeedCommand {
     /// Prints every subscription: name, position, lag. Takes no lock.
     #[command(after_help = "Example:\n  alluvium feed subscriptions db/")]
     Subscriptions(SubscriptionsArgs),
-    /// Publishes every change, in commit order and exactly once, to a NATS JetStream stream,
-    /// through a durable subscription; runs until stopped. Opens the database (takes its lock).
+    /// Publishes every change, in commit order and exactly once, to a NATS JetStream stream
+    /// (or, built with `--features kafka`, a Kafka topic), through a durable subscription;
+    /// runs until stopped. Opens the database (takes its lock).
     Publish(alluvium_bridge::cli::PublishArgs),
-    /// Applies a NATS JetStream stream's messages to a database, exactly once (the stream
-    /// sequence is stored in the same batch as the data); runs until stopped.
+    /// Applies a NATS JetStream stream's messages (or a Kafka topic's records) to a database,
+    /// exactly once (the stream sequence or partition offsets are stored in the same batch as
+    /// the data); runs until stopped.
     Ingest(alluvium_bridge::cli::IngestArgs),
 }
 
