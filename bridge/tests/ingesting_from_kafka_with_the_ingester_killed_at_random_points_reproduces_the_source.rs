@@ -9,9 +9,6 @@ mod common;
 use alluvium::{Db, Start};
 use alluvium_bridge::kafka;
 use common::{Result, Rng};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::ClientConfig;
 
 const CHANGES: u64 = 100_000;
 
@@ -23,14 +20,8 @@ fn ingesting_from_kafka_with_the_ingester_killed_at_random_points_reproduces_the
     };
     let mut rng = Rng::from_env_or_time();
     let topic = common::unique_name("source");
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", kafka::bootstrap_servers(&url))
-        .create()?;
-    let new = NewTopic::new(&topic, 3, TopicReplication::Fixed(1));
+    common::create_kafka_topic(&url, &topic, 3)?;
     let runtime = common::runtime()?;
-    for r in runtime.block_on(admin.create_topics([&new], &AdminOptions::new()))? {
-        r.map_err(|(t, e)| format!("creating {t}: {e}"))?;
-    }
     let source_dir = tempfile::tempdir()?;
     let source = Db::open(source_dir.path(), common::options())?;
     common::write_changes(&source, CHANGES, &mut rng)?;

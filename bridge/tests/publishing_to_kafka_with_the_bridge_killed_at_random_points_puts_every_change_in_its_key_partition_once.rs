@@ -1,4 +1,4 @@
-//! Kafka (cargo feature `kafka`, run by `scripts/kafka_test.sh`): 20,000 changes published to
+//! Kafka (cargo feature `kafka`, run by `scripts/kafka_test.sh`): 100,000 changes published to
 //! a 3-partition topic by a bridge SIGKILLed at random points and restarted; then every change
 //! is in its key's partition exactly once, each partition in commit order.
 #![cfg(feature = "kafka")]
@@ -10,26 +10,12 @@ use std::time::Duration;
 use alluvium::Db;
 use alluvium_bridge::kafka;
 use common::{Result, Rng};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::Consumer;
 use rdkafka::message::Message;
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 
 const CHANGES: u64 = 100_000;
 const PARTITIONS: i32 = 3;
-
-pub fn create_topic(url: &str, topic: &str) -> Result {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", kafka::bootstrap_servers(url))
-        .create()?;
-    let new = NewTopic::new(topic, PARTITIONS, TopicReplication::Fixed(1));
-    let results = common::runtime()?.block_on(admin.create_topics([&new], &AdminOptions::new()))?;
-    for r in results {
-        r.map_err(|(t, e)| format!("creating {t}: {e}"))?;
-    }
-    Ok(())
-}
 
 /// Every record of every partition: (partition, seqno, key, op, value).
 type Record = (i32, u64, Vec<u8>, String, Option<Vec<u8>>);
@@ -80,7 +66,7 @@ fn publishing_to_kafka_with_the_bridge_killed_at_random_points_puts_every_change
     };
     let mut rng = Rng::from_env_or_time();
     let topic = common::unique_name("changes");
-    create_topic(&url, &topic)?;
+    common::create_kafka_topic(&url, &topic, PARTITIONS)?;
     let dir = tempfile::tempdir()?;
     let db = Db::open(dir.path(), common::options())?;
     common::write_changes(&db, CHANGES, &mut rng)?;

@@ -306,6 +306,24 @@ pub fn kafka_url() -> Option<String> {
 }
 
 /// A topic name no earlier run used.
+/// Creates `topic` with `partitions` partitions (one replica) on the broker at `url`.
+#[cfg(feature = "kafka")]
+pub fn create_kafka_topic(url: &str, topic: &str, partitions: i32) -> Result {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
+        .set(
+            "bootstrap.servers",
+            alluvium_bridge::kafka::bootstrap_servers(url),
+        )
+        .create()?;
+    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    for r in runtime()?.block_on(admin.create_topics([&new], &AdminOptions::new()))? {
+        r.map_err(|(t, e)| format!("creating {t}: {e}"))?;
+    }
+    Ok(())
+}
+
 pub fn unique_name(prefix: &str) -> String {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
