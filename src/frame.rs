@@ -24,13 +24,22 @@ pub const FRAME_PAYLOAD_MAX: usize = 1 << 30;
 
 /// Appends one frame carrying `payload` to `out`.
 pub fn encode_frame(out: &mut Vec<u8>, payload: &[u8]) {
-    debug_assert!(payload.len() <= FRAME_PAYLOAD_MAX);
+    encode_frame_parts(out, &[payload]);
+}
+
+/// Appends one frame whose payload is the concatenation of `parts` (no copy into a buffer
+/// first).
+pub fn encode_frame_parts(out: &mut Vec<u8>, parts: &[&[u8]]) {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    debug_assert!(len <= FRAME_PAYLOAD_MAX);
     let start = out.len();
-    put_u32(out, payload.len() as u32);
-    put_u32(out, crc32(&[payload]));
+    put_u32(out, len as u32);
+    put_u32(out, crc32(parts));
     let header_crc = crc32(&[&out[start..start + 8]]);
     put_u32(out, header_crc);
-    out.extend_from_slice(payload);
+    for p in parts {
+        out.extend_from_slice(p);
+    }
 }
 
 /// What a reader finds at a position of a framed file.

@@ -11,11 +11,14 @@ use std::ops::Bound;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::commit_log::{decode_record, encode_record, LogFile, LogFileReader, NextRecord};
+use crate::commit_log::{
+    decode_record, encode_record, LogFile, LogFileReader, NextRecord, RecordBody,
+};
 use crate::commit_log::{RecordWindow, LOG_FORMAT_VERSION};
 use crate::error::Result;
 use crate::key::{self, SEQNO_MAX};
 use crate::manifest::VersionEdit;
+use crate::options::Compression;
 use crate::segment::block::{BlockBuilder, BlockView};
 use crate::segment::{filter, Segment};
 
@@ -115,27 +118,28 @@ fn segment_blocks(path: &Path) -> Result<(Arc<Segment>, Entries)> {
     Ok((segment, all))
 }
 
-/// Decodes a commit log record payload as both format versions. A record that decodes must
-/// encode to bytes that decode to the same record.
+/// Decodes a commit log record payload as every format version. A record that decodes must
+/// encode (raw and compressed) to bytes that decode to the same record.
 pub fn log_record(payload: &[u8]) -> Verdict {
     let _ = decode_record(payload, 1).map(|r| r.last_seqno());
+    let _ = decode_record(payload, 2).map(|r| r.last_seqno());
     let record = match decode_record(payload, LOG_FORMAT_VERSION) {
         Ok(r) => r,
         Err((_, detail)) => return Verdict::Rejected(detail),
     };
     let _ = record.last_seqno();
-    let mut again = Vec::new();
-    encode_record(
-        &mut again,
-        record.first_seqno,
-        record.commit_time_us,
-        &record.batch,
-        &record.acks,
-    );
-    match decode_record(&again, LOG_FORMAT_VERSION) {
-        Ok(r) if r == record => Verdict::Decoded(record.batch.len()),
-        other => Verdict::Inconsistent(format!("{record:?} re-encoded decodes as {other:?}")),
+    for compression in [Compression::None, Compression::Snappy] {
+        let body = RecordBody::encode(&record.batch, &record.acks, compression);
+        let mut again = Vec::new();
+        encode_record(&mut again, record.first_seqno, record.commit_time_us, &body);
+        match decode_record(&again, LOG_FORMAT_VERSION) {
+            Ok(r) if r == record => {}
+            other => {
+                return Verdict::Inconsistent(format!("{record:?} re-encoded decodes as {other:?}"))
+            }
+        }
     }
+    Verdict::Decoded(record.batch.len())
 }
 
 /// Reads the commit log file at `path` twice: whole ([`LogFile`], as recovery does) and

@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::batch::WriteBatch;
-use crate::commit_log::{encode_record, LogWriter};
+use crate::commit_log::{record_header, LogWriter, RecordBody};
 use crate::db::{Inner, SuperVersion};
 use crate::error::{Error, Result};
-use crate::frame::encode_frame;
+use crate::frame::encode_frame_parts;
 use crate::group_commit::{GroupCommit, Slot};
 use crate::key::SeqNo;
 use crate::manifest::VersionEdit;
@@ -29,7 +29,6 @@ pub(crate) struct LogState {
     pub writer: LogWriter,
     /// The last sequence number handed out.
     pub last_seqno: SeqNo,
-    scratch: Vec<u8>,
     frames: Vec<u8>,
 }
 
@@ -38,7 +37,6 @@ impl LogState {
         LogState {
             writer,
             last_seqno,
-            scratch: Vec::new(),
             frames: Vec::new(),
         }
     }
@@ -49,6 +47,8 @@ pub(crate) struct PendingWrite {
     batch: WriteBatch,
     /// The batch's subscription acknowledgements, resolved to ids.
     acks: Vec<crate::commit_log::RecordAck>,
+    /// The log record's body, encoded (and compressed) by the writer before it queues.
+    body: RecordBody,
     sync: bool,
 }
 
@@ -65,7 +65,13 @@ pub(crate) fn write(inner: &Inner, batch: WriteBatch, sync: bool) -> Result<SeqN
         return Ok(inner.visible_seqno.load(Ordering::Acquire));
     }
     let acks = crate::feed::resolve_acks(inner, &batch)?;
-    let item = PendingWrite { batch, acks, sync };
+    let body = RecordBody::encode(&batch, &acks, inner.opts.log_compression);
+    let item = PendingWrite {
+        batch,
+        acks,
+        body,
+        sync,
+    };
     let weight = |w: &PendingWrite| w.batch.size_bytes();
     inner
         .queue
@@ -113,9 +119,8 @@ fn commit_group(inner: &Inner, log: &mut LogState, group: &[Arc<Pending>]) -> Re
     let mut firsts = Vec::with_capacity(group.len());
     log.frames.clear();
     for w in group {
-        log.scratch.clear();
-        encode_record(&mut log.scratch, seqno + 1, now, &w.batch, &w.acks);
-        encode_frame(&mut log.frames, &log.scratch);
+        let header = record_header(seqno + 1, w.batch.len() as u32, now);
+        encode_frame_parts(&mut log.frames, &[&header, w.body.as_bytes()]);
         // A batch of acknowledgements only takes no sequence number; it reports the last one.
         firsts.push(seqno + u64::from(!w.batch.ops().is_empty()));
         seqno += w.batch.len() as u64;

@@ -2,10 +2,10 @@
 //! hands it out once the rest of it is there.
 use std::io::Write;
 
-use alluvium::commit_log::encode_record;
+use alluvium::commit_log::{encode_record, RecordBody};
 use alluvium::files;
 use alluvium::frame::encode_frame;
-use alluvium::{Db, Error, Follower, Options, Result, Start, WriteBatch};
+use alluvium::{Compression, Db, Error, Follower, Options, Result, Start, WriteBatch};
 
 #[test]
 fn a_follower_waits_at_an_unfinished_last_record() -> Result<()> {
@@ -23,7 +23,8 @@ fn a_follower_waits_at_an_unfinished_last_record() -> Result<()> {
     let (mut payload, mut frame) = (Vec::new(), Vec::new());
     let mut next = WriteBatch::new();
     next.put("b", "2");
-    encode_record(&mut payload, first + 1, 0, &next, &[]);
+    let body = RecordBody::encode(&next, &[], Compression::Snappy);
+    encode_record(&mut payload, first + 1, 0, &body);
     encode_frame(&mut frame, &payload);
     let path = files::log_path(dir.path(), newest);
     let append = |bytes: &[u8]| -> Result<()> {

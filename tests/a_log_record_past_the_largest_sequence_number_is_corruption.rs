@@ -7,12 +7,12 @@
 use std::path::{Path, PathBuf};
 
 use alluvium::commit_log::{
-    encode_record, LogFile, LogFileReader, RecordAck, RecordWindow, TailState,
+    encode_record, LogFile, LogFileReader, RecordAck, RecordBody, RecordWindow, TailState,
 };
 use alluvium::files;
 use alluvium::frame::{encode_frame, FRAME_HEADER_LEN};
 use alluvium::key::SEQNO_MAX;
-use alluvium::{Db, Error, Options, Result, WriteBatch};
+use alluvium::{Compression, Db, Error, Options, Result, WriteBatch};
 
 fn newest_log(dir: &Path) -> Result<PathBuf> {
     let newest = files::log_numbers(dir)?
@@ -40,7 +40,8 @@ fn with_crafted_record(
         batch.put(format!("k{i}"), "v");
     }
     let mut payload = Vec::new();
-    encode_record(&mut payload, first_seqno, 0, &batch, acks);
+    let body = RecordBody::encode(&batch, acks, Compression::Snappy);
+    encode_record(&mut payload, first_seqno, 0, &body);
     let mut bytes = std::fs::read(&log).expect("read");
     let offset = bytes.len() as u64;
     encode_frame(&mut bytes, &payload);

@@ -61,7 +61,16 @@ fn two_batches_then_close_leave_a_log_a_manifest_and_current() -> Result<()> {
 
     let names = listing(&dir);
     println!("== directory after close: {names:?}\n");
-    assert_eq!(names, ["000003.log", "CURRENT", "LOCK", "MANIFEST-000001"]);
+    assert_eq!(
+        names,
+        [
+            "000003.log",
+            "CURRENT",
+            "IDENTITY",
+            "LOCK",
+            "MANIFEST-000001"
+        ]
+    );
     for name in ["000003.log", "MANIFEST-000001", "CURRENT"] {
         dump(&dir, name);
     }
@@ -78,6 +87,7 @@ fn two_batches_then_close_leave_a_log_a_manifest_and_current() -> Result<()> {
             "000007.log",
             "000008.seg",
             "CURRENT",
+            "IDENTITY",
             "LOCK",
             "MANIFEST-000004"
         ]

@@ -7,7 +7,7 @@
 //! seeds again from a fresh database (`TESTING.md`, "Fuzzing").
 use std::path::{Path, PathBuf};
 
-use alluvium::commit_log::{encode_record, LogFile};
+use alluvium::commit_log::{encode_record, LogFile, RecordBody};
 use alluvium::files::{self, FileKind};
 use alluvium::fuzzing::{self, Verdict};
 use alluvium::segment::format::{Footer, BLOCK_RAW, FOOTER_LEN};
@@ -173,13 +173,8 @@ fn record_seeds(log: &Path) -> Result<()> {
         let item = &items[i];
         let r = &item.record;
         let mut payload = Vec::new();
-        encode_record(
-            &mut payload,
-            r.first_seqno,
-            r.commit_time_us,
-            &r.batch,
-            &r.acks,
-        );
+        let body = RecordBody::encode(&r.batch, &r.acks, Compression::Snappy);
+        encode_record(&mut payload, r.first_seqno, r.commit_time_us, &body);
         write_seed("log_record", &format!("record-{i}"), &payload);
     }
     Ok(())
@@ -203,7 +198,7 @@ fn block_seeds(path: &Path) -> Result<()> {
 }
 
 /// A small database with every kind of record: puts, deletes, the empty key, a subscription
-/// and its acknowledgement.
+/// and its acknowledgement, raw and compressed bodies.
 fn write_small_db(dir: &Path, opts: &Options) -> Result<()> {
     let db = Db::open(dir, opts.clone())?;
     db.create_subscription("search-index", Start::Beginning)?;
@@ -211,7 +206,8 @@ fn write_small_db(dir: &Path, opts: &Options) -> Result<()> {
         let mut batch = WriteBatch::new();
         batch.put(
             format!("user:{i:03}"),
-            format!("name {i} {}", "ab".repeat(8)),
+            // Every third value is long enough for the log to store it compressed.
+            format!("name {i} {}", "ab".repeat(8 + (i as usize % 3) * 20)),
         );
         if i % 7 == 3 {
             batch.delete(format!("user:{:03}", i - 1));

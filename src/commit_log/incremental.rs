@@ -209,14 +209,15 @@ fn window_check(payload: &[u8], window: RecordWindow) -> Window {
 mod tests {
     use super::*;
     use crate::batch::WriteBatch;
-    use crate::commit_log::{encode_record, LogWriter};
+    use crate::commit_log::{encode_record, LogWriter, RecordBody};
     use crate::frame::encode_frame;
 
     fn frame_for(first: SeqNo, key: &str) -> Vec<u8> {
         let mut batch = WriteBatch::new();
         batch.put(key, "v");
         let (mut payload, mut frame) = (Vec::new(), Vec::new());
-        encode_record(&mut payload, first, 0, &batch, &[]);
+        let body = RecordBody::encode(&batch, &[], crate::Compression::Snappy);
+        encode_record(&mut payload, first, 0, &body);
         encode_frame(&mut frame, &payload);
         frame
     }

@@ -12,14 +12,17 @@ mod writer;
 
 pub use incremental::{LogFileReader, NextRecord, RecordWindow};
 pub use reader::{LogFile, LogItem, TailState};
-pub use record::{decode_record, encode_record, LogRecord, RecordAck};
+pub use record::{
+    decode_record, encode_record, record_header, BodyEncoding, LogRecord, RecordAck, RecordBody,
+    RECORD_HEADER_LEN,
+};
 pub use writer::LogWriter;
 
 /// The first 8 bytes of every commit log file.
 pub const LOG_MAGIC: [u8; 8] = *b"ALVMLOG1";
 /// The commit log format version this build writes. It reads this one and every earlier one
 /// (`FORMAT.md`, "Version changes").
-pub const LOG_FORMAT_VERSION: u32 = 2;
+pub const LOG_FORMAT_VERSION: u32 = 3;
 /// The oldest commit log format version this build reads.
 pub const LOG_FORMAT_VERSION_OLDEST: u32 = 1;
 /// Bytes of the file header: magic, version, checksum.

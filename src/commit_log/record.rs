@@ -1,9 +1,28 @@
 //! The payload of one commit log frame: a whole batch.
 //! Format: FORMAT.md, "Commit log files", "Record payload".
 
+use std::cell::RefCell;
+
 use crate::batch::{Op, WriteBatch};
-use crate::coding::{put_bytes, put_u32, put_u64, put_varint, Reader};
+use crate::coding::{put_bytes, put_varint, Reader};
 use crate::key::{SeqNo, ValueKind, SEQNO_MAX};
+use crate::options::Compression;
+
+/// Bytes of the fixed record header: `first_seqno u64, count u32, commit_time_us u64`.
+pub const RECORD_HEADER_LEN: usize = 20;
+
+/// A body shorter than this is never compressed (a handful of bytes is all snappy could save).
+const COMPRESS_MIN_LEN: usize = 64;
+
+/// How a version 3 record's body is stored (the byte after the header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum BodyEncoding {
+    /// The operations and acknowledgements as they are.
+    Raw = 0,
+    /// Snappy's raw format (length preamble, then the compressed bytes) of the raw body.
+    Snappy = 1,
+}
 
 /// A subscription's new position, carried by a record (log format version 2 and later).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,10 +35,11 @@ pub struct RecordAck {
 
 /// One batch as the commit log stores it.
 ///
-/// Payload layout: `first_seqno u64, count u32, commit_time_us u64`, then `count` operations,
-/// each `kind u8, key (varint length + bytes)` and for a put `value (varint length + bytes)`;
-/// from format version 2 on, then `ack_count varint` and that many `(subscription id varint,
-/// position varint)` pairs.
+/// Payload layout (version 3): `first_seqno u64, count u32, commit_time_us u64`, a body
+/// encoding byte, then the body, raw or snappy-compressed: `count` operations, each `kind u8,
+/// key (varint length + bytes)` and for a put `value (varint length + bytes)`, then
+/// `ack_count varint` and that many `(subscription id varint, position varint)` pairs.
+/// Version 2 has no encoding byte (the body is raw); version 1 has no acknowledgements either.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogRecord {
     /// Sequence number of the first operation; operation i has `first_seqno + i`. A record
@@ -42,17 +62,104 @@ impl LogRecord {
     }
 }
 
-/// Appends the payload of a record (format version 2) for `batch` and `acks` to `out`.
+/// Everything of a version 3 record after its header: the encoding byte and the body.
+///
+/// Built by the writing thread before it joins a commit group, so that compression runs in
+/// parallel across writers; the group's leader only adds the header (the sequence number and
+/// commit time are known only then).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordBody {
+    count: u32,
+    bytes: Vec<u8>,
+}
+
+thread_local! {
+    /// Per thread: the raw body being encoded and snappy's hash table, reused across writes.
+    static ENCODER: RefCell<(Vec<u8>, snap::raw::Encoder)> =
+        RefCell::new((Vec::new(), snap::raw::Encoder::new()));
+}
+
+impl RecordBody {
+    /// Encodes `batch` and `acks`, snappy-compressed when `compression` asks for it and it
+    /// saves at least 1/8 of the body.
+    pub fn encode(batch: &WriteBatch, acks: &[RecordAck], compression: Compression) -> Self {
+        ENCODER.with(|cell| {
+            let (raw, encoder) = &mut *cell.borrow_mut();
+            raw.clear();
+            encode_raw_body(raw, batch, acks);
+            let bytes = match compression {
+                Compression::Snappy if raw.len() >= COMPRESS_MIN_LEN => {
+                    snappy_body(encoder, raw).unwrap_or_else(|| raw_body(raw))
+                }
+                _ => raw_body(raw),
+            };
+            // A shrunk raw buffer: one huge batch must not pin its size in every thread.
+            if raw.capacity() > 1 << 20 {
+                *raw = Vec::new();
+            }
+            RecordBody {
+                count: batch.len() as u32,
+                bytes,
+            }
+        })
+    }
+
+    /// The encoding byte and the stored body.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// How the body is stored.
+    pub fn encoding(&self) -> BodyEncoding {
+        match self.bytes[0] {
+            0 => BodyEncoding::Raw,
+            _ => BodyEncoding::Snappy,
+        }
+    }
+}
+
+fn raw_body(raw: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(1 + raw.len());
+    bytes.push(BodyEncoding::Raw as u8);
+    bytes.extend_from_slice(raw);
+    bytes
+}
+
+/// The encoding byte and snappy's output, or `None` when it saves less than 1/8.
+fn snappy_body(encoder: &mut snap::raw::Encoder, raw: &[u8]) -> Option<Vec<u8>> {
+    let mut bytes = vec![0u8; 1 + snap::raw::max_compress_len(raw.len())];
+    bytes[0] = BodyEncoding::Snappy as u8;
+    let n = encoder.compress(raw, &mut bytes[1..]).ok()?;
+    if n > raw.len() - raw.len() / 8 {
+        return None;
+    }
+    bytes.truncate(1 + n);
+    bytes.shrink_to_fit();
+    Some(bytes)
+}
+
+/// The 20-byte record header.
+pub fn record_header(first_seqno: SeqNo, count: u32, commit_time_us: u64) -> [u8; 20] {
+    let mut out = [0u8; RECORD_HEADER_LEN];
+    out[..8].copy_from_slice(&first_seqno.to_le_bytes());
+    out[8..12].copy_from_slice(&count.to_le_bytes());
+    out[12..].copy_from_slice(&commit_time_us.to_le_bytes());
+    out
+}
+
+/// Appends the payload of a record (format version 3) for `body` to `out`.
 pub fn encode_record(
     out: &mut Vec<u8>,
     first_seqno: SeqNo,
     commit_time_us: u64,
-    batch: &WriteBatch,
-    acks: &[RecordAck],
+    body: &RecordBody,
 ) {
-    put_u64(out, first_seqno);
-    put_u32(out, batch.len() as u32);
-    put_u64(out, commit_time_us);
+    out.extend_from_slice(&record_header(first_seqno, body.count, commit_time_us));
+    out.extend_from_slice(&body.bytes);
+}
+
+/// Appends the raw body (operations, then acknowledgements) of `batch` and `acks` to `out`.
+fn encode_raw_body(out: &mut Vec<u8>, batch: &WriteBatch, acks: &[RecordAck]) {
     for op in batch.ops() {
         out.push(op.kind() as u8);
         put_bytes(out, op.key());
@@ -67,7 +174,7 @@ pub fn encode_record(
     }
 }
 
-/// Decodes a record payload of log format `version` (1 or 2); `Err` carries the offset within
+/// Decodes a record payload of log format `version` (1, 2 or 3); `Err` carries the offset within
 /// the payload and what is wrong.
 pub fn decode_record(payload: &[u8], version: u32) -> Result<LogRecord, (usize, String)> {
     let mut r = Reader::new(payload);
@@ -84,22 +191,15 @@ pub fn decode_record(payload: &[u8], version: u32) -> Result<LogRecord, (usize, 
             format!("record has {count} operations at sequence number {first_seqno}"),
         ));
     }
-    let ops = decode_ops(&mut r, count, payload.len())?;
-    let acks = if version >= 2 {
-        decode_acks(&mut r)?
-    } else {
-        Vec::new()
+    let (ops, acks) = match version {
+        1 | 2 => decode_body(&payload[RECORD_HEADER_LEN..], count, version)
+            .map_err(|(at, detail)| (RECORD_HEADER_LEN + at, detail))?,
+        _ => decode_encoded_body(&payload[RECORD_HEADER_LEN..], count)?,
     };
     if ops.is_empty() && acks.is_empty() {
         return Err((
             0,
             "record has neither operations nor acknowledgements".into(),
-        ));
-    }
-    if !r.is_empty() {
-        return Err((
-            r.pos(),
-            format!("{} bytes after the last field", r.remaining()),
         ));
     }
     Ok(LogRecord {
@@ -108,6 +208,70 @@ pub fn decode_record(payload: &[u8], version: u32) -> Result<LogRecord, (usize, 
         batch: WriteBatch::from_ops(ops),
         acks,
     })
+}
+
+type Body = (Vec<Op>, Vec<RecordAck>);
+
+/// The encoding byte and body of a version 3 record (offsets in errors are from the header's
+/// start; an error inside a compressed body names its offset in the decompressed bytes).
+fn decode_encoded_body(stored: &[u8], count: u32) -> Result<Body, (usize, String)> {
+    const AT: usize = RECORD_HEADER_LEN;
+    let (&encoding, body) = stored
+        .split_first()
+        .ok_or_else(|| (AT, "record has no body encoding byte".to_string()))?;
+    match encoding {
+        0 => decode_body(body, count, 3).map_err(|(at, detail)| (AT + 1 + at, detail)),
+        1 => {
+            let raw = decompress(body).map_err(|detail| (AT + 1, detail))?;
+            decode_body(&raw, count, 3).map_err(|(at, detail)| {
+                let detail = format!("{detail} (byte {at} of the decompressed body)");
+                (AT + 1, detail)
+            })
+        }
+        other => Err((AT, format!("unknown body encoding {other}"))),
+    }
+}
+
+/// Snappy's raw format, refusing a claimed length no snappy input of this size can produce (so
+/// a damaged length cannot make a reader allocate gigabytes): a 3-byte copy element yields at
+/// most 64 bytes.
+fn decompress(stored: &[u8]) -> Result<Vec<u8>, String> {
+    let len = snap::raw::decompress_len(stored).map_err(|e| format!("snappy body: {e}"))?;
+    let bound = stored
+        .len()
+        .saturating_mul(22)
+        .min(crate::frame::FRAME_PAYLOAD_MAX);
+    if len > bound {
+        return Err(format!(
+            "snappy body claims {len} bytes from {} stored",
+            stored.len()
+        ));
+    }
+    let mut raw = vec![0u8; len];
+    let n = snap::raw::Decoder::new()
+        .decompress(stored, &mut raw)
+        .map_err(|e| format!("snappy body: {e}"))?;
+    raw.truncate(n);
+    Ok(raw)
+}
+
+/// Operations and (from version 2 on) acknowledgements, which must end exactly at the end of
+/// `body`; offsets in errors are within `body`.
+fn decode_body(body: &[u8], count: u32, version: u32) -> Result<Body, (usize, String)> {
+    let mut r = Reader::new(body);
+    let ops = decode_ops(&mut r, count, body.len())?;
+    let acks = if version >= 2 {
+        decode_acks(&mut r)?
+    } else {
+        Vec::new()
+    };
+    if !r.is_empty() {
+        return Err((
+            r.pos(),
+            format!("{} bytes after the last field", r.remaining()),
+        ));
+    }
+    Ok((ops, acks))
 }
 
 fn decode_ops(r: &mut Reader, count: u32, len: usize) -> Result<Vec<Op>, (usize, String)> {
@@ -155,44 +319,119 @@ fn decode_op(r: &mut Reader) -> Option<Op> {
 mod tests {
     use super::*;
 
+    fn encode(first: SeqNo, batch: &WriteBatch, acks: &[RecordAck], c: Compression) -> Vec<u8> {
+        let mut buf = Vec::new();
+        encode_record(
+            &mut buf,
+            first,
+            1_700_000_000_000_000,
+            &RecordBody::encode(batch, acks, c),
+        );
+        buf
+    }
+
     #[test]
     fn records_round_trip_and_reject_trailing_bytes() {
         let mut batch = WriteBatch::new();
         batch.put(b"k1", b"v1").delete(b"").put(b"", vec![7u8; 300]);
-        let mut buf = Vec::new();
         let acks = [RecordAck {
             subscription_id: 9,
             position: 41,
         }];
-        encode_record(&mut buf, 42, 1_700_000_000_000_000, &batch, &acks);
-        let rec = decode_record(&buf, 2).map_err(|e| e.1);
-        assert_eq!(
-            rec.as_ref().map(|r| (r.first_seqno, r.last_seqno())),
-            Ok((42, 44))
-        );
-        assert_eq!(rec.as_ref().map(|r| r.acks.clone()), Ok(acks.to_vec()));
-        assert_eq!(rec.map(|r| r.batch), Ok(batch));
+        for c in [Compression::None, Compression::Snappy] {
+            let buf = encode(42, &batch, &acks, c);
+            let rec = decode_record(&buf, 3).map_err(|e| e.1);
+            assert_eq!(
+                rec.as_ref().map(|r| (r.first_seqno, r.last_seqno())),
+                Ok((42, 44))
+            );
+            assert_eq!(rec.as_ref().map(|r| r.acks.clone()), Ok(acks.to_vec()));
+            assert_eq!(rec.map(|r| r.batch), Ok(batch.clone()));
+            let mut longer = buf.clone();
+            longer.push(0);
+            assert!(decode_record(&longer, 3).is_err(), "{c:?}");
+            assert!(decode_record(&buf[..buf.len() - 10], 3).is_err(), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn compressible_bodies_are_stored_compressed_and_others_raw() {
+        let mut big = WriteBatch::new();
+        big.put(b"key", [b"abcdefgh".as_slice(); 16].concat());
+        let mut small = WriteBatch::new();
+        small.put(b"key", b"abcdefgh");
+        let mut random = WriteBatch::new();
+        let noise: Vec<u8> = (0..200u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
+        random.put(b"key", noise);
+        let enc = |b: &WriteBatch, c| RecordBody::encode(b, &[], c).encoding();
+        assert_eq!(enc(&big, Compression::Snappy), BodyEncoding::Snappy);
+        assert_eq!(enc(&big, Compression::None), BodyEncoding::Raw);
+        assert_eq!(enc(&small, Compression::Snappy), BodyEncoding::Raw);
+        assert_eq!(enc(&random, Compression::Snappy), BodyEncoding::Raw);
+        let stored = RecordBody::encode(&big, &[], Compression::Snappy);
+        assert!(stored.as_bytes().len() < 64, "{}", stored.as_bytes().len());
+    }
+
+    #[test]
+    fn version_2_and_1_payloads_are_the_header_and_the_raw_body() {
+        let mut batch = WriteBatch::new();
+        batch.put(b"apple", b"red").delete(b"kiwi");
+        let v3 = encode(5, &batch, &[], Compression::None);
+        let v2 = [&v3[..RECORD_HEADER_LEN], &v3[RECORD_HEADER_LEN + 1..]].concat();
+        let v1 = &v2[..v2.len() - 1]; // without `ack_count = 0`
+        for (payload, version) in [(&v2[..], 2), (v1, 1)] {
+            let rec = decode_record(payload, version).map_err(|e| e.1);
+            assert_eq!(rec.map(|r| r.batch), Ok(batch.clone()), "version {version}");
+        }
         assert!(
-            decode_record(&buf, 1).is_err(),
-            "version 1 has no ack section"
+            decode_record(v1, 2).is_err(),
+            "version 2 has an ack section"
         );
-        buf.push(0);
-        assert!(decode_record(&buf, 2).is_err());
-        assert!(decode_record(&buf[..buf.len() - 10], 2).is_err());
+        assert!(
+            decode_record(&v2, 3).is_err(),
+            "version 3 has an encoding byte"
+        );
+    }
+
+    #[test]
+    fn damaged_compressed_bodies_are_errors_not_panics_or_huge_allocations() {
+        let mut batch = WriteBatch::new();
+        batch.put(b"key", [b"abcdefgh".as_slice(); 64].concat());
+        let buf = encode(1, &batch, &[], Compression::Snappy);
+        assert_eq!(buf[RECORD_HEADER_LEN], BodyEncoding::Snappy as u8);
+        // A preamble claiming 2^28 bytes.
+        let mut huge = buf[..RECORD_HEADER_LEN + 1].to_vec();
+        huge.extend_from_slice(&[0x80, 0x80, 0x80, 0x80, 0x01]);
+        huge.extend_from_slice(&buf[RECORD_HEADER_LEN + 3..]);
+        let err = decode_record(&huge, 3).map_err(|e| e.1).unwrap_err();
+        assert!(err.contains("claims"), "{err}");
+        let mut unknown = buf.clone();
+        unknown[RECORD_HEADER_LEN] = 7;
+        assert_eq!(decode_record(&unknown, 3).map_err(|e| e.0), Err(20));
+        for cut in RECORD_HEADER_LEN..buf.len() {
+            assert!(decode_record(&buf[..cut], 3).is_err(), "cut at {cut}");
+        }
+        for i in RECORD_HEADER_LEN + 1..buf.len() {
+            let mut flipped = buf.clone();
+            flipped[i] ^= 0x55;
+            if let Ok(r) = decode_record(&flipped, 3) {
+                assert_ne!(r.batch, batch, "flip at {i} decoded to the original");
+            }
+        }
     }
 
     #[test]
     fn a_record_of_acknowledgements_only_takes_no_sequence_number() {
-        let mut buf = Vec::new();
         let ack = RecordAck {
             subscription_id: 3,
             position: 7,
         };
-        encode_record(&mut buf, 8, 0, &WriteBatch::new(), &[ack]);
-        let rec = decode_record(&buf, 2).map_err(|e| e.1);
+        let buf = encode(8, &WriteBatch::new(), &[ack], Compression::Snappy);
+        let rec = decode_record(&buf, 3).map_err(|e| e.1);
         assert_eq!(rec.map(|r| (r.first_seqno, r.last_seqno())), Ok((8, 7)));
-        let mut empty = Vec::new();
-        encode_record(&mut empty, 8, 0, &WriteBatch::new(), &[]);
-        assert!(decode_record(&empty, 2).is_err());
+        let empty = encode(8, &WriteBatch::new(), &[], Compression::Snappy);
+        assert!(decode_record(&empty, 3).is_err());
     }
 }

@@ -36,6 +36,16 @@ pub fn open(args: &BenchArgs, dir: &std::path::Path) -> BenchResult<Arc<dyn Engi
             if let Some(n) = args.max_write_buffer_number {
                 opts = opts.immutable_memtables_max(n.saturating_sub(1).max(1));
             }
+            match args.wal_compression.as_deref() {
+                None | Some("snappy") => {}
+                Some("none") => opts = opts.log_compression(alluvium::Compression::None),
+                Some(other) => {
+                    return Err(format!(
+                        "alluvium's log compression is none or snappy, not {other:?}"
+                    )
+                    .into())
+                }
+            }
             Ok(Arc::new(Alluvium(alluvium::Db::open(dir, opts)?)))
         }
         #[cfg(feature = "fjall")]
@@ -164,6 +174,9 @@ struct Fjall {
 
 #[cfg(feature = "fjall")]
 fn open_fjall(args: &BenchArgs, dir: &std::path::Path) -> BenchResult<Arc<dyn Engine>> {
+    if args.wal_compression.is_some() {
+        return Err("--wal_compression is not wired up for fjall".into());
+    }
     let db = fjall::Database::builder(dir).open()?;
     let opts = fjall::KeyspaceCreateOptions::default().max_memtable_size(args.write_buffer_size);
     let ks = db.keyspace("bench", || opts)?;
@@ -239,6 +252,13 @@ fn open_rocksdb(args: &BenchArgs, dir: &std::path::Path) -> BenchResult<Arc<dyn 
     }
     opts.set_compression_type(rocksdb::DBCompressionType::Snappy);
     opts.set_level_compaction_dynamic_level_bytes(true);
+    match args.wal_compression.as_deref() {
+        None | Some("none") => {}
+        Some("zstd") => opts.set_wal_compression_type(rocksdb::DBCompressionType::Zstd),
+        Some(other) => {
+            return Err(format!("RocksDB's WAL compression is none or zstd, not {other:?}").into())
+        }
+    }
     opts.increase_parallelism(2);
     let mut table = rocksdb::BlockBasedOptions::default();
     table.set_bloom_filter(10.0, false);

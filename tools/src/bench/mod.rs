@@ -65,6 +65,10 @@ pub struct BenchArgs {
     /// Default: each engine's own (alluvium 3, RocksDB 2).
     #[arg(long = "max_write_buffer_number")]
     max_write_buffer_number: Option<usize>,
+    /// Compression of the commit log / write-ahead log: none, snappy (alluvium) or zstd
+    /// (RocksDB's only one). Default: each engine's own (alluvium snappy, RocksDB none).
+    #[arg(long = "wal_compression")]
+    wal_compression: Option<String>,
     /// Memtable size in bytes.
     #[arg(long = "write_buffer_size", default_value_t = 64 << 20)]
     write_buffer_size: u64,

@@ -1,9 +1,11 @@
-//! A database written before the change feed (commit log and manifest format version 1) still
-//! opens: its log files are replayed and handed out by the change feed, and new files are
-//! written as version 2 next to the old ones.
+//! A database written before the change feed (commit log and manifest format version 1), or
+//! before log compression (log format version 2), still opens: its log files are replayed and
+//! handed out by the change feed, and new files are written in the current format next to the
+//! old ones.
 use std::path::Path;
 
 use alluvium::coding::Reader;
+use alluvium::commit_log::RECORD_HEADER_LEN;
 use alluvium::files::{self, FileKind};
 use alluvium::frame::{encode_frame, file_header, Frame, FrameReader, FILE_HEADER_LEN};
 use alluvium::{Db, Error, Options, Result, Start, WriteBatch};
@@ -16,16 +18,26 @@ fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::write(path, bytes).map_err(|e| Error::io(path, e))
 }
 
-/// Rewrites a version 2 log file as version 1: every record loses its acknowledgement section
-/// (here always the single byte `ack_count = 0`).
-fn downgrade_log(path: &Path) -> Result<()> {
+/// Rewrites a version 3 log file as version 2 or 1: every record loses its body encoding byte
+/// (the bodies here are too small to be compressed), and for version 1 its acknowledgement
+/// section too (here always the single byte `ack_count = 0`).
+fn downgrade_log(path: &Path, version: u32) -> Result<()> {
     let data = read(path)?;
-    let mut out = file_header(*b"ALVMLOG1", 1);
+    assert_eq!(Reader::new(&data[8..12]).u32(), Some(3));
+    let mut out = file_header(*b"ALVMLOG1", version);
     let mut frames = FrameReader::new(&data, FILE_HEADER_LEN);
     while let Frame::Record { payload, .. } = frames.next_frame() {
-        let (body, acks) = payload.split_at(payload.len() - 1);
-        assert_eq!(acks, [0], "no acknowledgement to drop");
-        encode_frame(&mut out, body);
+        let (header, stored) = payload.split_at(RECORD_HEADER_LEN);
+        assert_eq!(stored[0], 0, "a raw body");
+        let body = &stored[1..];
+        let body = match version {
+            1 => {
+                assert_eq!(body.last(), Some(&0), "no acknowledgement to drop");
+                &body[..body.len() - 1]
+            }
+            _ => body,
+        };
+        encode_frame(&mut out, &[header, body].concat());
     }
     write(path, &out)
 }
@@ -40,6 +52,17 @@ fn downgrade_manifest(path: &Path) -> Result<()> {
 
 #[test]
 fn version_1_log_files_and_manifests_are_still_read() -> Result<()> {
+    old_files_are_still_read(1)
+}
+
+#[test]
+fn version_2_log_files_are_still_read() -> Result<()> {
+    old_files_are_still_read(2)
+}
+
+/// Writes a database, rewrites its log files in format `log_version` (and its manifests in
+/// version 1 when that is 1), and reads it back.
+fn old_files_are_still_read(log_version: u32) -> Result<()> {
     let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
     let db = Db::open(dir.path(), Options::default())?;
     let mut b = WriteBatch::new();
@@ -49,8 +72,10 @@ fn version_1_log_files_and_manifests_are_still_read() -> Result<()> {
     db.close()?;
     for kind in files::list(dir.path())? {
         match kind {
-            FileKind::Log(n) => downgrade_log(&files::log_path(dir.path(), n))?,
-            FileKind::Manifest(n) => downgrade_manifest(&files::manifest_path(dir.path(), n))?,
+            FileKind::Log(n) => downgrade_log(&files::log_path(dir.path(), n), log_version)?,
+            FileKind::Manifest(n) if log_version == 1 => {
+                downgrade_manifest(&files::manifest_path(dir.path(), n))?
+            }
             _ => {}
         }
     }
@@ -59,7 +84,7 @@ fn version_1_log_files_and_manifests_are_still_read() -> Result<()> {
     assert_eq!(db.recovery_report().records_replayed, 2);
     assert_eq!(db.get("kiwi")?, Some(b"green".to_vec()));
     assert_eq!(db.get("apple")?, None);
-    db.put("fig", "purple")?; // into a new, version 2 log file
+    db.put("fig", "purple")?; // into a new, version 3 log file
     let mut cursor = db.changes(Start::Beginning)?;
     let firsts: Vec<u64> = std::iter::from_fn(|| cursor.try_next().transpose())
         .map(|b| b.map(|b| b.first_seqno))
