@@ -133,8 +133,9 @@ fn snappy_body(encoder: &mut snap::raw::Encoder, raw: &[u8]) -> Option<Vec<u8>> 
     if n > raw.len() - raw.len() / 8 {
         return None;
     }
+    // Not shrunk: the body lives only until its group commits, and a reallocation costs more
+    // than the few dozen spare bytes.
     bytes.truncate(1 + n);
-    bytes.shrink_to_fit();
     Some(bytes)
 }
 
