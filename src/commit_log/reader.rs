@@ -47,6 +47,10 @@ pub struct LogItem {
     pub offset: u64,
     /// The decoded record.
     pub record: LogRecord,
+    /// Bytes of the frame's payload as stored (after compression).
+    pub stored_bytes: u32,
+    /// True when the record's body is stored snappy-compressed (format version 3).
+    pub compressed: bool,
 }
 
 /// A whole commit log file read into memory.
@@ -146,5 +150,11 @@ pub(crate) fn decode_item(
     let body = offset + crate::frame::FRAME_HEADER_LEN as u64;
     let record = decode_record(payload, version)
         .map_err(|(at, detail)| Error::corruption(path, body + at as u64, detail))?;
-    Ok(LogItem { offset, record })
+    let encoding = payload.get(super::RECORD_HEADER_LEN).copied();
+    Ok(LogItem {
+        offset,
+        record,
+        stored_bytes: payload.len() as u32,
+        compressed: version >= 3 && encoding == Some(super::BodyEncoding::Snappy as u8),
+    })
 }

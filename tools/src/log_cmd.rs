@@ -93,6 +93,7 @@ fn print_dump(out: &mut Out, dump: &LogDump, args: &OutputArgs) -> std::io::Resu
         ("OFFSET", Align::Right),
         ("SEQNO", Align::Right),
         ("COUNT", Align::Right),
+        ("STORED", Align::Right),
         ("COMMIT TIME", Align::Left),
         ("KIND", Align::Left),
         ("KEY", Align::Left),
@@ -135,19 +136,25 @@ fn record_rows(item: &LogItem, args: &OutputArgs) -> Vec<Vec<String>> {
             format!("position {}", ack.position),
         ]);
     }
+    let stored = match item.compressed {
+        true => format!("{} snappy", item.stored_bytes),
+        false => item.stored_bytes.to_string(),
+    };
     let record_cells = [
         item.offset.to_string(),
         rec.batch.len().to_string(),
+        stored,
         utc_time(rec.commit_time_us),
     ];
     for (i, row) in rows.iter_mut().enumerate() {
-        let [offset, count, time] =
+        let [offset, count, stored, time] =
             record_cells
                 .clone()
                 .map(|c| if i == 0 { c } else { String::new() });
         row.insert(0, offset);
         row.insert(2, count);
-        row.insert(3, time);
+        row.insert(3, stored);
+        row.insert(4, time);
     }
     rows
 }
@@ -188,6 +195,8 @@ struct RecordJson {
     offset: u64,
     first_seqno: u64,
     count: usize,
+    stored_bytes: u32,
+    compressed: bool,
     commit_time_us: u64,
     commit_time: String,
     ops: Vec<EntryJson>,
@@ -203,6 +212,8 @@ impl RecordJson {
             offset: item.offset,
             first_seqno: rec.first_seqno,
             count: rec.batch.len(),
+            stored_bytes: item.stored_bytes,
+            compressed: item.compressed,
             commit_time_us: rec.commit_time_us,
             commit_time: utc_time(rec.commit_time_us),
             ops: ops

@@ -85,3 +85,27 @@ fn log_dump_prints_every_committed_batch() -> TestResult {
     assert!(human.contains(r"tab\x09here"), "{human}");
     Ok(())
 }
+
+#[test]
+fn log_dump_shows_each_record_s_stored_size_and_compression() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let db = Db::open(dir.path(), Options::default())?;
+    let long = "ab".repeat(100);
+    write_batches(&db, &[vec![put("apple", "red")], vec![put("pear", &long)]])?;
+    db.close()?;
+
+    let records = json_lines(&stdout_of(&["log", "dump", &arg(dir.path()), "--json"]));
+    let stored: Vec<_> = records
+        .iter()
+        .map(|r| (r["stored_bytes"].clone(), r["compressed"].clone()))
+        .collect();
+    // 20 header bytes, the encoding byte, then kind, key and value with their lengths and the
+    // acknowledgement count: 21 + 1 + 1 + 5 + 1 + 3 + 1 raw; the 200-byte value compressed.
+    assert_eq!(stored[0], (json!(33), json!(false)));
+    assert_eq!(stored[1].1, json!(true));
+    assert!(stored[1].0.as_u64() < Some(60), "{:?}", stored[1]);
+    assert_eq!(records[1]["ops"][0]["value"], json!(long));
+    let human = stdout_of(&["log", "dump", &arg(dir.path())]);
+    assert!(human.contains(" snappy "), "{human}");
+    Ok(())
+}
