@@ -65,8 +65,8 @@ pub struct BenchArgs {
     /// Default: each engine's own (alluvium 3, RocksDB 2).
     #[arg(long = "max_write_buffer_number")]
     max_write_buffer_number: Option<usize>,
-    /// Compression of the commit log / write-ahead log: none, snappy (alluvium) or zstd
-    /// (RocksDB's only one). Default: each engine's own (alluvium snappy, RocksDB none).
+    /// Compression of alluvium's commit log: none or snappy (the default). RocksDB's WAL is
+    /// uncompressed here: zstd, its only WAL compression, is not built in.
     #[arg(long = "wal_compression")]
     wal_compression: Option<String>,
     /// Memtable size in bytes.
