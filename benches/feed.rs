@@ -1,7 +1,8 @@
 //! Change feed benches.
 //!
 //! - `feed/catch_up_*`: changes per second read by a cursor catching up from log files on disk
-//!   (criterion, throughput in operations; 100-byte values).
+//!   (criterion, throughput in operations; 100-byte values), from a snappy-compressed log (the
+//!   default) and from an uncompressed one.
 //! - `feed/tail_latency`: commit-to-consumer latency of a cursor waiting at the end of the log,
 //!   p50 / p99 / p99.9 over 20 000 commits without sync (printed; criterion does not report
 //!   percentiles). The writer stamps each value with the time just before `Db::write`; the
@@ -16,15 +17,18 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use alluvium::{Db, Options, Start, WriteBatch, WriteOptions};
+use alluvium::{Compression, Db, Options, Start, WriteBatch, WriteOptions};
 use criterion::{BenchmarkId, Criterion, Throughput};
 
 const OPS: u64 = 200_000;
 
 /// A database holding `OPS` puts with 100-byte values in batches of `per_batch`, all in log
 /// files (a subscription keeps them through flushes).
-fn prepare(dir: &Path, per_batch: u64) -> alluvium::Result<()> {
-    let db = Db::open(dir, Options::default().memtable_size_bytes(16 << 20))?;
+fn prepare(dir: &Path, per_batch: u64, compression: Compression) -> alluvium::Result<()> {
+    let opts = Options::default()
+        .memtable_size_bytes(16 << 20)
+        .log_compression(compression);
+    let db = Db::open(dir, opts)?;
     db.create_subscription("bench", Start::Beginning)?;
     let value = [b'v'; 100];
     for b in 0..OPS / per_batch {
@@ -41,12 +45,17 @@ fn catch_up(c: &mut Criterion) {
     let mut g = c.benchmark_group("feed");
     g.throughput(Throughput::Elements(OPS));
     g.sample_size(20);
-    for per_batch in [1u64, 100] {
+    let cases = [1u64, 100].map(|n| [(n, Compression::Snappy), (n, Compression::None)]);
+    for (per_batch, compression) in cases.into_iter().flatten() {
         let dir = tempfile::tempdir().expect("tempdir");
-        prepare(dir.path(), per_batch).expect("prepare");
+        prepare(dir.path(), per_batch, compression).expect("prepare");
         let db = Db::open(dir.path(), Options::default()).expect("open");
+        let log = match compression {
+            Compression::Snappy => "snappy_log",
+            Compression::None => "raw_log",
+        };
         g.bench_with_input(
-            BenchmarkId::new("catch_up_ops_per_batch", per_batch),
+            BenchmarkId::new(format!("catch_up_{log}_ops_per_batch"), per_batch),
             &db,
             |b, db| {
                 b.iter(|| {
