@@ -74,6 +74,8 @@ pub struct RecordBody {
 }
 
 thread_local! {
+    /// Per thread: a decompressed body being decoded, reused across reads.
+    static DECOMPRESSED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
     /// Per thread: the raw body being encoded and snappy's hash table, reused across writes.
     static ENCODER: RefCell<(Vec<u8>, snap::raw::Encoder)> =
         RefCell::new((Vec::new(), snap::raw::Encoder::new()));
@@ -222,21 +224,27 @@ fn decode_encoded_body(stored: &[u8], count: u32) -> Result<Body, (usize, String
         .ok_or_else(|| (AT, "record has no body encoding byte".to_string()))?;
     match encoding {
         0 => decode_body(body, count, 3).map_err(|(at, detail)| (AT + 1 + at, detail)),
-        1 => {
-            let raw = decompress(body).map_err(|detail| (AT + 1, detail))?;
-            decode_body(&raw, count, 3).map_err(|(at, detail)| {
+        1 => DECOMPRESSED.with(|cell| {
+            let raw = &mut *cell.borrow_mut();
+            decompress(body, raw).map_err(|detail| (AT + 1, detail))?;
+            let decoded = decode_body(raw, count, 3).map_err(|(at, detail)| {
                 let detail = format!("{detail} (byte {at} of the decompressed body)");
                 (AT + 1, detail)
-            })
-        }
+            });
+            // One huge record must not pin its size in every reading thread.
+            if raw.capacity() > 1 << 20 {
+                *raw = Vec::new();
+            }
+            decoded
+        }),
         other => Err((AT, format!("unknown body encoding {other}"))),
     }
 }
 
-/// Snappy's raw format, refusing a claimed length no snappy input of this size can produce (so
+/// Decompresses snappy's raw format into `raw`, refusing a claimed length no snappy input of this size can produce (so
 /// a damaged length cannot make a reader allocate gigabytes): a 3-byte copy element yields at
 /// most 64 bytes.
-fn decompress(stored: &[u8]) -> Result<Vec<u8>, String> {
+fn decompress(stored: &[u8], raw: &mut Vec<u8>) -> Result<(), String> {
     let len = snap::raw::decompress_len(stored).map_err(|e| format!("snappy body: {e}"))?;
     let bound = stored
         .len()
@@ -248,12 +256,13 @@ fn decompress(stored: &[u8]) -> Result<Vec<u8>, String> {
             stored.len()
         ));
     }
-    let mut raw = vec![0u8; len];
+    raw.clear();
+    raw.resize(len, 0);
     let n = snap::raw::Decoder::new()
-        .decompress(stored, &mut raw)
+        .decompress(stored, raw)
         .map_err(|e| format!("snappy body: {e}"))?;
     raw.truncate(n);
-    Ok(raw)
+    Ok(())
 }
 
 /// Operations and (from version 2 on) acknowledgements, which must end exactly at the end of
