@@ -71,7 +71,7 @@ fn rebuilt(entries: &[(Vec<u8>, Vec<u8>)]) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
         builder.add(k, v);
     }
     let bytes = builder.finish();
-    BlockView::parse(&bytes).and_then(|v| v.entries()).ok()
+    BlockView::parse(bytes).and_then(|v| v.entries()).ok()
 }
 
 /// Asks a bloom filter block (bit array and probe count) about a few keys.

@@ -34,6 +34,10 @@ fn malformed<T>(detail: impl Into<String>) -> Decoded<T> {
 /// calling [`BlockBuilder::add`]). Entry offsets fit in `u32` because a block is flushed once
 /// it reaches the block size (at most 4 MiB) and one entry is at most a key (64 KiB) plus a
 /// value (256 MiB).
+///
+/// The builder keeps its buffers from block to block: a segment writer builds thousands of
+/// blocks, and a fresh buffer per block would regrow from empty (a dozen reallocations) every
+/// time.
 #[derive(Debug)]
 pub struct BlockBuilder {
     buf: Vec<u8>,
@@ -41,6 +45,8 @@ pub struct BlockBuilder {
     restart_interval: usize,
     since_restart: usize,
     last_key: Vec<u8>,
+    /// Set by [`BlockBuilder::finish`]: `buf` holds a whole block until the next `add`.
+    finished: bool,
 }
 
 impl BlockBuilder {
@@ -52,6 +58,7 @@ impl BlockBuilder {
             restart_interval: restart_interval.max(1),
             since_restart: 0,
             last_key: Vec::new(),
+            finished: false,
         }
     }
 
@@ -62,11 +69,15 @@ impl BlockBuilder {
 
     /// Size the finished block would have now.
     pub fn size_bytes(&self) -> usize {
-        self.buf.len() + 4 * self.restarts.len() + 4
+        let entries_len = if self.finished { 0 } else { self.buf.len() };
+        entries_len + 4 * self.restarts.len() + 4
     }
 
     /// Appends one entry, prefix-compressed against the previous key.
     pub fn add(&mut self, key: &[u8], value: &[u8]) {
+        if self.finished {
+            self.reset();
+        }
         let shared = if self.is_empty() || self.since_restart == self.restart_interval {
             self.restarts.push(offset_u32(self.buf.len()));
             self.since_restart = 0;
@@ -85,17 +96,26 @@ impl BlockBuilder {
         self.since_restart += 1;
     }
 
-    /// Appends the restart array and returns the block's bytes, leaving the builder empty.
-    pub fn finish(&mut self) -> Vec<u8> {
-        let mut out = std::mem::take(&mut self.buf);
-        for &r in &self.restarts {
-            coding::put_u32(&mut out, r);
+    /// Appends the restart array and returns the block's bytes, which stay valid until the
+    /// next [`BlockBuilder::add`]; the builder is empty from then on.
+    pub fn finish(&mut self) -> &[u8] {
+        if !self.finished {
+            for &r in &self.restarts {
+                coding::put_u32(&mut self.buf, r);
+            }
+            coding::put_u32(&mut self.buf, offset_u32(self.restarts.len()));
+            self.restarts.clear();
+            self.since_restart = 0;
+            self.last_key.clear();
+            self.finished = true;
         }
-        coding::put_u32(&mut out, offset_u32(self.restarts.len()));
-        self.restarts.clear();
-        self.since_restart = 0;
-        self.last_key.clear();
-        out
+        &self.buf
+    }
+
+    /// Forgets the finished block, keeping the buffer's capacity.
+    fn reset(&mut self) {
+        self.buf.clear();
+        self.finished = false;
     }
 }
 
@@ -104,8 +124,29 @@ fn offset_u32(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
+/// Length of the longest common prefix, compared eight bytes at a time (keys share most of
+/// their bytes with their predecessor, so a byte-at-a-time loop runs long).
 fn common_prefix_len(a: &[u8], b: &[u8]) -> usize {
-    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+    let n = a.len().min(b.len());
+    let (wa, wb) = (a[..n].chunks_exact(8), b[..n].chunks_exact(8));
+    let mut at = 0;
+    for (x, y) in wa.zip(wb) {
+        let diff = word(x) ^ word(y);
+        if diff != 0 {
+            // Little-endian words: the first differing byte is the lowest set byte.
+            return at + (diff.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    at + a[at..n]
+        .iter()
+        .zip(&b[at..n])
+        .take_while(|(x, y)| x == y)
+        .count()
+}
+
+fn word(bytes: &[u8]) -> u64 {
+    u64::from_le_bytes(bytes.try_into().unwrap_or_default())
 }
 
 /// Where a checked block's entry region ends (see [`BlockView::layout`]).
@@ -318,7 +359,7 @@ mod tests {
         for (i, k) in keys.iter().enumerate() {
             b.add(k, format!("v{i}").as_bytes());
         }
-        b.finish()
+        b.finish().to_vec()
     }
 
     const KEYS: &[&[u8]] = &[
@@ -333,6 +374,38 @@ mod tests {
             let keys: Vec<&[u8]> = got.iter().map(|(k, _)| k.as_slice()).collect();
             assert_eq!(keys, KEYS);
             assert_eq!(got[3].1, b"v3");
+        }
+    }
+
+    #[test]
+    fn a_reused_builder_writes_the_bytes_a_fresh_one_writes() {
+        let mut b = BlockBuilder::new(2);
+        let empty_size = b.size_bytes();
+        for round in 0..3 {
+            let keys = &KEYS[round..];
+            for (i, k) in keys.iter().enumerate() {
+                b.add(k, format!("v{i}").as_bytes());
+            }
+            assert_eq!(b.size_bytes(), build(keys, 2).len());
+            assert_eq!(b.finish(), build(keys, 2).as_slice());
+            assert_eq!(b.finish(), build(keys, 2).as_slice(), "finish twice");
+            assert!(b.is_empty());
+            assert_eq!(b.size_bytes(), empty_size);
+        }
+    }
+
+    #[test]
+    fn common_prefix_len_matches_a_byte_by_byte_count() {
+        let slow = |a: &[u8], b: &[u8]| a.iter().zip(b).take_while(|(x, y)| x == y).count();
+        let base: Vec<u8> = (0..40u8).collect();
+        for len_a in [0, 1, 7, 8, 9, 16, 23, 24, 40] {
+            for diff_at in 0..40 {
+                let a = &base[..len_a];
+                let mut b = base.clone();
+                b[diff_at] ^= 0x80;
+                assert_eq!(common_prefix_len(a, &b), slow(a, &b), "{len_a} {diff_at}");
+                assert_eq!(common_prefix_len(&b, a), slow(&b, a), "{len_a} {diff_at}");
+            }
         }
     }
 

@@ -25,15 +25,37 @@ use crate::options::{Compression, Options, KEY_SIZE_MAX, VALUE_SIZE_MAX};
 /// A writer is used by one thread; it is `Send` so a flush or compaction job can own it.
 #[derive(Debug)]
 pub struct SegmentWriter {
-    path: PathBuf,
-    file: BufWriter<WriteAdapter>,
-    offset: u64,
+    out: BlockSink,
     block_size_bytes: usize,
     compression: Compression,
     block: BlockBuilder,
     index: BlockBuilder,
+    /// The encoded handle of the block just written (the index entry's value), reused.
+    handle_buf: Vec<u8>,
     filter: FilterBuilder,
     props: Properties,
+}
+
+/// The file end of a writer: stores blocks with their trailers and counts the offset.
+///
+/// The snappy encoder and its output buffer live as long as the writer: a new encoder per
+/// block allocates and zeroes a 32 KiB hash table, and a new output buffer is another
+/// allocation, thousands of times per segment.
+struct BlockSink {
+    path: PathBuf,
+    file: BufWriter<WriteAdapter>,
+    offset: u64,
+    snappy: snap::raw::Encoder,
+    compressed: Vec<u8>,
+}
+
+impl std::fmt::Debug for BlockSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlockSink")
+            .field("path", &self.path)
+            .field("offset", &self.offset)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SegmentWriter {
@@ -42,14 +64,19 @@ impl SegmentWriter {
         opts.validate()?;
         let file = opts.file_system_value().create_new(path).at(path)?;
         Ok(SegmentWriter {
-            path: path.to_path_buf(),
-            file: BufWriter::with_capacity(64 * 1024, WriteAdapter::new(file)),
-            offset: 0,
+            out: BlockSink {
+                path: path.to_path_buf(),
+                file: BufWriter::with_capacity(64 * 1024, WriteAdapter::new(file)),
+                offset: 0,
+                snappy: snap::raw::Encoder::new(),
+                compressed: Vec::new(),
+            },
             block_size_bytes: opts.block_size_bytes_value(),
             compression: opts.compression_value(),
             block: BlockBuilder::new(opts.block_restart_interval_value()),
             // Restart interval 1: every index key is whole, so lookups binary-search them all.
             index: BlockBuilder::new(1),
+            handle_buf: Vec::with_capacity(20),
             filter: FilterBuilder::new(opts.bloom_bits_per_key_value()),
             props: Properties::empty(opts.compression_value()),
         })
@@ -109,45 +136,21 @@ impl SegmentWriter {
     /// Bytes written so far plus the block being built: what the file would roughly weigh
     /// if finished now (the filter, index and footer add a little more).
     pub fn estimated_size_bytes(&self) -> u64 {
-        self.offset + self.block.size_bytes() as u64
+        self.out.offset + self.block.size_bytes() as u64
     }
 
     /// Writes the pending data block and records it in the index.
     fn flush_block(&mut self) -> Result<()> {
-        let raw = self.block.finish();
-        let handle = self.write_block(&raw, self.compression)?;
+        let handle = self
+            .out
+            .write_block(self.block.finish(), self.compression)?;
         self.props.data_block_count += 1;
         self.props.data_bytes += handle.size_bytes + BLOCK_TRAILER_LEN as u64;
-        let mut encoded = Vec::with_capacity(20);
-        handle.encode_to(&mut encoded);
+        self.handle_buf.clear();
+        handle.encode_to(&mut self.handle_buf);
         // The index key is the block's last key: every key in the block is <= it and every
         // key in the next block is > it, which is all a binary search needs.
-        self.index.add(&self.props.largest, &encoded);
-        Ok(())
-    }
-
-    /// Writes `raw` (compressed when that pays) and its trailer; returns its handle.
-    fn write_block(&mut self, raw: &[u8], compression: Compression) -> Result<BlockHandle> {
-        let compressed = match compression {
-            Compression::Snappy => snappy_if_smaller(raw),
-            Compression::None => None,
-        };
-        let (stored, kind) = match &compressed {
-            Some(c) => (c.as_slice(), BLOCK_SNAPPY),
-            None => (raw, BLOCK_RAW),
-        };
-        let handle = BlockHandle {
-            offset: self.offset,
-            size_bytes: stored.len() as u64,
-        };
-        self.write_all(stored)?;
-        self.write_all(&format::block_trailer(stored, kind))?;
-        Ok(handle)
-    }
-
-    fn write_all(&mut self, bytes: &[u8]) -> Result<()> {
-        self.file.write_all(bytes).at(&self.path)?;
-        self.offset += bytes.len() as u64;
+        self.index.add(&self.props.largest, &self.handle_buf);
         Ok(())
     }
 
@@ -156,39 +159,77 @@ impl SegmentWriter {
     /// was added. Syncing the directory entry is the caller's job.
     pub fn finish(mut self) -> Result<SegmentMeta> {
         if self.props.entry_count == 0 {
-            drop(self.file);
-            let _ = std::fs::remove_file(&self.path);
+            let BlockSink { path, file, .. } = self.out;
+            drop(file);
+            let _ = std::fs::remove_file(&path);
             return Err(invalid("a segment needs at least one entry"));
         }
         if !self.block.is_empty() {
             self.flush_block()?;
         }
-        let filter = self.write_block(&self.filter.finish(), Compression::None)?;
-        let index_raw = self.index.finish();
-        let index = self.write_block(&index_raw, Compression::None)?;
-        let properties = self.write_block(&self.props.encode(), Compression::None)?;
+        let out = &mut self.out;
+        let filter = out.write_block(&self.filter.finish(), Compression::None)?;
+        let index = out.write_block(self.index.finish(), Compression::None)?;
+        let properties = out.write_block(&self.props.encode(), Compression::None)?;
         let footer = Footer {
             filter,
             index,
             properties,
             format_version: FORMAT_VERSION,
         };
-        self.write_all(&footer.encode())?;
-        self.sync()?;
-        Ok(SegmentMeta::from_properties(&self.props, self.offset))
+        out.write_all(&footer.encode())?;
+        out.sync()?;
+        Ok(SegmentMeta::from_properties(&self.props, out.offset))
+    }
+}
+
+impl BlockSink {
+    /// Writes `raw` (compressed when that pays) and its trailer; returns its handle.
+    fn write_block(&mut self, raw: &[u8], compression: Compression) -> Result<BlockHandle> {
+        let compressed_len = match compression {
+            Compression::Snappy => self.snappy_if_smaller(raw),
+            Compression::None => None,
+        };
+        // Taken (no allocation) so the bytes can be written while `self` is borrowed mutably;
+        // put back below for the next block.
+        let compressed = std::mem::take(&mut self.compressed);
+        let (stored, kind) = match compressed_len {
+            Some(n) => (&compressed[..n], BLOCK_SNAPPY),
+            None => (raw, BLOCK_RAW),
+        };
+        let handle = BlockHandle {
+            offset: self.offset,
+            size_bytes: stored.len() as u64,
+        };
+        let written = self
+            .write_all(stored)
+            .and_then(|()| self.write_all(&format::block_trailer(stored, kind)));
+        self.compressed = compressed;
+        written.map(|()| handle)
+    }
+
+    /// Compresses `raw` into `self.compressed` and returns the compressed length when that
+    /// saves at least 1/8 of the block; `None` means store it raw (a small saving is not
+    /// worth decompressing on every read).
+    fn snappy_if_smaller(&mut self, raw: &[u8]) -> Option<usize> {
+        let room = snap::raw::max_compress_len(raw.len());
+        if self.compressed.len() < room {
+            self.compressed.resize(room, 0);
+        }
+        let n = self.snappy.compress(raw, &mut self.compressed).ok()?;
+        (n <= raw.len() - raw.len() / 8).then_some(n)
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) -> Result<()> {
+        self.file.write_all(bytes).at(&self.path)?;
+        self.offset += bytes.len() as u64;
+        Ok(())
     }
 
     fn sync(&mut self) -> Result<()> {
         self.file.flush().at(&self.path)?;
         self.file.get_mut().file_mut().sync_data().at(&self.path)
     }
-}
-
-/// Snappy output when it saves at least 1/8 of the block, else `None` (store raw): a small
-/// saving is not worth decompressing on every read.
-fn snappy_if_smaller(raw: &[u8]) -> Option<Vec<u8>> {
-    let compressed = snap::raw::Encoder::new().compress_vec(raw).ok()?;
-    (compressed.len() <= raw.len() - raw.len() / 8).then_some(compressed)
 }
 
 fn invalid(msg: &str) -> Error {
