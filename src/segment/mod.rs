@@ -22,6 +22,7 @@
 pub(crate) mod block;
 pub(crate) mod filter;
 pub mod format;
+mod index;
 mod reader;
 mod writer;
 

@@ -8,9 +8,10 @@ use std::sync::Arc;
 
 use memmap2::Mmap;
 
-use super::block::{BlockView, Layout, Malformed};
+use super::block::{BlockView, Layout};
 use super::filter;
 use super::format::{BlockHandle, Footer, Properties, BLOCK_RAW, BLOCK_SNAPPY, FOOTER_LEN};
+use super::index::BlockIndex;
 use super::{SegmentId, SegmentMeta};
 use crate::coding::{self, Reader};
 use crate::error::{Error, IoContext, Result};
@@ -38,15 +39,8 @@ pub struct Segment {
     path: PathBuf,
     mmap: Mmap,
     props: Properties,
-    index: Vec<IndexEntry>,
+    index: BlockIndex,
     filter: Range<usize>,
-}
-
-/// One index entry: the last internal key of a data block and where the block is.
-#[derive(Debug)]
-struct IndexEntry {
-    last_key: Vec<u8>,
-    handle: BlockHandle,
 }
 
 impl Segment {
@@ -129,12 +123,12 @@ impl Segment {
         // (key, snapshot, Put) has the largest trailer at `snapshot`, so it sorts before
         // every version visible at the snapshot and after every newer one.
         let target = key::internal_key(user_key, snapshot.min(SEQNO_MAX), ValueKind::Put);
-        let Some(entry) = self.index.get(self.first_block_reaching(&target)) else {
+        let Some(handle) = self.index.handle(self.first_block_reaching(&target)) else {
             return Ok(None);
         };
-        let (ikey, value) = self.seek_in_block(entry.handle, &target)?;
+        let (ikey, value) = self.seek_in_block(handle, &target)?;
         let parsed = key::parse_internal_key(&ikey)
-            .ok_or_else(|| self.corrupt(entry.handle.offset, "malformed internal key"))?;
+            .ok_or_else(|| self.corrupt(handle.offset, "malformed internal key"))?;
         if parsed.user_key != user_key {
             return Ok(None);
         }
@@ -154,8 +148,7 @@ impl Segment {
 
     /// Index of the first data block whose last key is `>= target`, or the block count.
     fn first_block_reaching(&self, target: &[u8]) -> usize {
-        self.index
-            .partition_point(|e| key::compare_internal(&e.last_key, target).is_lt())
+        self.index.first_reaching(target)
     }
 
     /// Iterates over entries whose internal key lies within `lower..upper` (bounds are
@@ -197,15 +190,17 @@ impl Segment {
 
     /// The handle of every data block, in key order.
     pub fn data_block_handles(&self) -> Vec<BlockHandle> {
-        self.index.iter().map(|e| e.handle).collect()
+        self.index.handles().to_vec()
     }
 
     /// The user keys that end each data block, every `step`-th one: evenly spaced samples of
     /// the key space, used to split a compaction into subcompactions.
     pub fn block_boundaries(&self, step: usize) -> Vec<Vec<u8>> {
         let step = step.max(1);
-        let ends = self.index.iter().step_by(step);
-        ends.map(|e| key::user_key(&e.last_key).to_vec()).collect()
+        let ends = (0..self.index.len()).step_by(step);
+        ends.filter_map(|i| self.index.key(i))
+            .map(|k| key::user_key(k).to_vec())
+            .collect()
     }
 
     /// Reads one data block, verifying its checksum, and decodes all its entries.
@@ -219,10 +214,9 @@ impl Segment {
     /// Reads data block `block_no` for a cursor: checksum verified, decompressed if needed,
     /// restarts checked. `None` past the last block.
     fn load_block(&self, block_no: usize) -> Result<Option<LoadedBlock>> {
-        let Some(entry) = self.index.get(block_no) else {
+        let Some(handle) = self.index.handle(block_no) else {
             return Ok(None);
         };
-        let handle = entry.handle;
         let bytes = self.file_view().block_bytes(handle)?;
         let layout = BlockView::parse(bytes.slice(self))
             .map_err(|m| self.corrupt(handle.offset, m.0))?
@@ -236,8 +230,8 @@ impl Segment {
     }
 
     fn block_entries(&self, block_no: usize) -> Result<Vec<Entry>> {
-        match self.index.get(block_no) {
-            Some(e) => self.read_block_entries(e.handle),
+        match self.index.handle(block_no) {
+            Some(handle) => self.read_block_entries(handle),
             None => Ok(Vec::new()),
         }
     }
@@ -341,20 +335,12 @@ impl<'a> FileView<'a> {
 
     /// Decodes the index and checks it against the properties: keys strictly increasing,
     /// handles inside the data area, one entry per data block, the last key the largest.
-    fn index(
-        &self,
-        handle: BlockHandle,
-        data_end: u64,
-        props: &Properties,
-    ) -> Result<Vec<IndexEntry>> {
+    fn index(&self, handle: BlockHandle, data_end: u64, props: &Properties) -> Result<BlockIndex> {
         let contents = self.block(handle)?;
         let bad = |detail: String| self.corrupt(handle.offset, detail);
-        let pairs = BlockView::parse(&contents)
-            .and_then(|b| b.entries())
-            .map_err(|m| bad(m.0))?;
-        let index = decode_index(pairs, data_end).map_err(|m| bad(m.0))?;
+        let index = BlockIndex::decode(&contents, data_end).map_err(|m| bad(m.0))?;
         let count_ok = index.len() as u64 == props.data_block_count;
-        if !count_ok || index.last().map(|e| e.last_key.as_slice()) != Some(&props.largest) {
+        if !count_ok || index.last_key() != Some(props.largest.as_slice()) {
             return Err(bad("index disagrees with the properties block".to_string()));
         }
         Ok(index)
@@ -369,33 +355,6 @@ impl<'a> FileView<'a> {
         let start = handle.offset as usize;
         Ok(start..start + handle.size_bytes as usize)
     }
-}
-
-fn decode_index(pairs: Vec<Entry>, data_end: u64) -> Result<Vec<IndexEntry>, Malformed> {
-    let mut index: Vec<IndexEntry> = Vec::with_capacity(pairs.len());
-    for (last_key, value) in pairs {
-        let mut r = Reader::new(&value);
-        let handle = BlockHandle::decode_from(&mut r).filter(|_| r.is_empty());
-        let handle = handle
-            .filter(|h| h.end_with_trailer().is_some_and(|end| end <= data_end))
-            .ok_or_else(|| {
-                Malformed(format!(
-                    "index entry #{} has a bad block handle",
-                    index.len()
-                ))
-            })?;
-        let ordered = index
-            .last()
-            .is_none_or(|prev| key::compare_internal(&prev.last_key, &last_key).is_lt());
-        if !ordered || key::parse_internal_key(&last_key).is_none() {
-            return Err(Malformed(format!(
-                "index key #{} is malformed or out of order",
-                index.len()
-            )));
-        }
-        index.push(IndexEntry { last_key, handle });
-    }
-    Ok(index)
 }
 
 /// An iterator over the entries of one segment within a key range, yielding
@@ -572,8 +531,8 @@ impl SegmentIter {
             Bound::Unbounded => (0, None),
             Bound::Included(k) => (seg.first_block_reaching(k), Some(k)),
             Bound::Excluded(k) => {
-                let after = |e: &IndexEntry| key::compare_internal(&e.last_key, k).is_le();
-                (seg.index.partition_point(after), Some(k))
+                let at_or_before = |last: &[u8]| key::compare_internal(last, k).is_le();
+                (seg.index.partition_point(at_or_before), Some(k))
             }
         };
         let Some(loaded) = seg.load_block(block)? else {
