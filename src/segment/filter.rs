@@ -10,6 +10,7 @@
 //! probes for the price of one hash. Filtering on user keys (not internal keys) is what lets
 //! a point lookup at any snapshot use the filter. See `FORMAT.md`, "Filter block".
 
+use memmap2::MmapMut;
 use xxhash_rust::xxh3::xxh3_64;
 
 /// The fewest bits a non-empty filter has, so tiny segments still filter usefully.
@@ -19,10 +20,17 @@ const FILTER_BITS_MIN: u64 = 64;
 const PROBES_MAX: u32 = 30;
 
 /// Collects user-key hashes and builds the filter at the end of the segment.
+///
+/// The filter's size depends on the number of distinct keys, known only at the end, so every
+/// hash is kept until then: 8 bytes per key, 8 MiB for a million-key compaction output.
+/// Those bytes live in anonymous memory maps of their own, not on the heap: freeing a
+/// buffer that large makes glibc raise its mmap and trim thresholds to its size, after which
+/// the flush and compaction threads' arenas keep up to twice that much freed memory
+/// resident (measured: about 13 MiB of peak `RssAnon` in a 5M-overwrite run).
 #[derive(Debug)]
 pub struct FilterBuilder {
     bits_per_key: u32,
-    hashes: Vec<u64>,
+    hashes: HashLog,
     last_user_key: Option<Vec<u8>>,
 }
 
@@ -31,41 +39,77 @@ impl FilterBuilder {
     pub fn new(bits_per_key: u32) -> Self {
         FilterBuilder {
             bits_per_key,
-            hashes: Vec::new(),
+            hashes: HashLog::default(),
             last_user_key: None,
         }
     }
 
     /// Adds a user key. Versions of one key arrive consecutively, so comparing with the
-    /// previous key is enough to count each user key once.
-    pub fn add(&mut self, user_key: &[u8]) {
+    /// previous key is enough to count each user key once. Fails only when memory for the
+    /// hashes cannot be mapped.
+    pub fn add(&mut self, user_key: &[u8]) -> std::io::Result<()> {
         if self.bits_per_key == 0 || self.last_user_key.as_deref() == Some(user_key) {
-            return;
+            return Ok(());
         }
-        self.hashes.push(xxh3_64(user_key));
+        self.hashes.push(xxh3_64(user_key))?;
         // Reuses the buffer: a new one per key would be an allocation per entry written.
         let last = self.last_user_key.get_or_insert_with(Vec::new);
         last.clear();
         last.extend_from_slice(user_key);
+        Ok(())
     }
 
-    /// The filter block's bytes; empty when filtering is disabled or no key was added.
-    pub fn finish(&self) -> Vec<u8> {
-        if self.bits_per_key == 0 || self.hashes.is_empty() {
-            return Vec::new();
+    /// The filter block's bytes (in an anonymous map, for the reason given on the type);
+    /// `None` for the empty filter, when filtering is disabled or no key was added.
+    pub fn finish(&self) -> std::io::Result<Option<MmapMut>> {
+        if self.bits_per_key == 0 || self.hashes.len == 0 {
+            return Ok(None);
         }
-        let wanted = (self.hashes.len() as u64).saturating_mul(u64::from(self.bits_per_key));
-        let bytes = wanted.max(FILTER_BITS_MIN).div_ceil(8);
-        let mut out = vec![0u8; usize::try_from(bytes).unwrap_or(usize::MAX)];
-        let bits = out.len() as u64 * 8;
+        let wanted = (self.hashes.len as u64).saturating_mul(u64::from(self.bits_per_key));
+        let bytes = usize::try_from(wanted.max(FILTER_BITS_MIN).div_ceil(8))
+            .map_err(|_| std::io::Error::other("bloom filter too large for memory"))?;
+        let mut out = MmapMut::map_anon(bytes + 1)?;
+        let bits = bytes as u64 * 8;
         let k = probe_count(self.bits_per_key);
-        for &h in &self.hashes {
+        for h in self.hashes.iter() {
             for bit in probes(h, k, bits) {
                 out[(bit / 8) as usize] |= 1 << (bit % 8);
             }
         }
-        out.push(k as u8);
-        out
+        out[bytes] = k as u8;
+        Ok(Some(out))
+    }
+}
+
+/// Bytes per [`HashLog`] chunk: 128 Ki hashes.
+const HASH_CHUNK_BYTES: usize = 1 << 20;
+
+/// An append-only list of 64-bit hashes in fixed-size anonymous maps (zero-filled, so a page
+/// costs memory only once written; dropping unmaps it at once).
+#[derive(Debug, Default)]
+struct HashLog {
+    chunks: Vec<MmapMut>,
+    len: usize,
+}
+
+impl HashLog {
+    fn push(&mut self, hash: u64) -> std::io::Result<()> {
+        let at = self.len * 8 % HASH_CHUNK_BYTES;
+        if at == 0 {
+            self.chunks.push(MmapMut::map_anon(HASH_CHUNK_BYTES)?);
+        }
+        if let Some(chunk) = self.chunks.last_mut() {
+            chunk[at..at + 8].copy_from_slice(&hash.to_le_bytes());
+        }
+        self.len += 1;
+        Ok(())
+    }
+
+    fn iter(&self) -> impl Iterator<Item = u64> + '_ {
+        let words = self.chunks.iter().flat_map(|c| c.chunks_exact(8));
+        words
+            .take(self.len)
+            .map(|w| u64::from_le_bytes(w.try_into().unwrap_or_default()))
     }
 }
 
@@ -100,15 +144,49 @@ pub fn may_contain(filter: &[u8], user_key: &[u8]) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     fn build(n: u32, bits_per_key: u32) -> Vec<u8> {
         let mut b = FilterBuilder::new(bits_per_key);
         for i in 0..n {
-            b.add(format!("key{i:08}").as_bytes());
+            b.add(format!("key{i:08}").as_bytes()).unwrap();
         }
-        b.finish()
+        b.finish().unwrap().map(|m| m.to_vec()).unwrap_or_default()
+    }
+
+    /// The filter as the first version built it: every hash in one `Vec`.
+    fn build_from_vec(n: u32, bits_per_key: u32) -> Vec<u8> {
+        let hashes: Vec<u64> = (0..n)
+            .map(|i| xxh3_64(format!("key{i:08}").as_bytes()))
+            .collect();
+        let wanted = u64::from(n) * u64::from(bits_per_key);
+        let mut out = vec![0u8; wanted.max(FILTER_BITS_MIN).div_ceil(8) as usize];
+        let bits = out.len() as u64 * 8;
+        let k = probe_count(bits_per_key);
+        for h in hashes {
+            for bit in probes(h, k, bits) {
+                out[(bit / 8) as usize] |= 1 << (bit % 8);
+            }
+        }
+        out.push(k as u8);
+        out
+    }
+
+    #[test]
+    fn hashes_spanning_several_chunks_build_the_filter_a_single_vec_builds() {
+        let per_chunk = (HASH_CHUNK_BYTES / 8) as u32;
+        for n in [
+            1,
+            7,
+            per_chunk - 1,
+            per_chunk,
+            per_chunk + 1,
+            2 * per_chunk + 5,
+        ] {
+            assert_eq!(build(n, 10), build_from_vec(n, 10), "{n} keys");
+        }
     }
 
     #[test]
@@ -144,9 +222,9 @@ mod tests {
     fn versions_of_one_user_key_are_hashed_once() {
         let mut b = FilterBuilder::new(10);
         for _ in 0..5 {
-            b.add(b"same");
+            b.add(b"same").unwrap();
         }
-        b.add(b"other");
-        assert_eq!(b.hashes.len(), 2);
+        b.add(b"other").unwrap();
+        assert_eq!(b.hashes.len, 2);
     }
 }

@@ -90,7 +90,7 @@ impl SegmentWriter {
         let Some(parsed) = key::parse_internal_key(ikey) else {
             return Err(invalid("segment entry key is not a valid internal key"));
         };
-        self.filter.add(parsed.user_key);
+        self.filter.add(parsed.user_key).at(&self.out.path)?;
         self.record_stats(ikey, value, parsed.seqno, parsed.kind);
         self.block.add(ikey, value);
         if self.block.size_bytes() >= self.block_size_bytes {
@@ -168,7 +168,12 @@ impl SegmentWriter {
             self.flush_block()?;
         }
         let out = &mut self.out;
-        let filter = out.write_block(&self.filter.finish(), Compression::None)?;
+        let filter_bits = self.filter.finish().at(&out.path)?;
+        let filter = out.write_block(
+            filter_bits.as_deref().unwrap_or_default(),
+            Compression::None,
+        )?;
+        drop(filter_bits);
         let index = out.write_block(self.index.finish(), Compression::None)?;
         let properties = out.write_block(&self.props.encode(), Compression::None)?;
         let footer = Footer {
