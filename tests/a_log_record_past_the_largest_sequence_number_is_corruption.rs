@@ -4,23 +4,16 @@
 //! build and a wrapped, wrong sequence number in a release build. Such a record is
 //! `Error::Corruption` at its frame, in the scan recovery does, in the incremental reader the
 //! change feed uses and in `Db::open`.
+mod common;
+use common::newest_log;
 use std::path::{Path, PathBuf};
 
 use alluvium::commit_log::{
     encode_record, LogFile, LogFileReader, RecordAck, RecordBody, RecordWindow, TailState,
 };
-use alluvium::files;
 use alluvium::frame::{encode_frame, FRAME_HEADER_LEN};
 use alluvium::key::SEQNO_MAX;
 use alluvium::{Compression, Db, Error, Options, Result, WriteBatch};
-
-fn newest_log(dir: &Path) -> Result<PathBuf> {
-    let newest = files::log_numbers(dir)?
-        .into_iter()
-        .max()
-        .expect("a log file");
-    Ok(files::log_path(dir, newest))
-}
 
 /// A database whose newest log file ends with one valid batch, then the crafted record, in a
 /// frame whose checksums match. Returns the directory, the log file and the crafted frame's

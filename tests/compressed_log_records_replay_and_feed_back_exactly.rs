@@ -1,7 +1,9 @@
 //! Log compression (format version 3): compressible batches take fewer log bytes, replay and
 //! come back through the change feed byte for byte, and a compressed body that does not
 //! decompress is corruption at its offset even when its frame checksums match.
-use std::path::{Path, PathBuf};
+mod common;
+use common::newest_log;
+use std::path::Path;
 
 use alluvium::commit_log::{encode_record, RecordBody, RECORD_HEADER_LEN};
 use alluvium::files;
@@ -70,11 +72,6 @@ fn compressed_records_take_fewer_bytes_and_read_back_exactly() -> Result<()> {
         "compressed log {snappy_bytes} bytes, uncompressed {raw_bytes}"
     );
     Ok(())
-}
-
-fn newest_log(dir: &Path) -> Result<PathBuf> {
-    let n = files::log_numbers(dir)?.into_iter().max();
-    Ok(files::log_path(dir, n.expect("a log file")))
 }
 
 #[test]

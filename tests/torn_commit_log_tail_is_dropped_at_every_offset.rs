@@ -1,11 +1,12 @@
 //! A commit log file cut anywhere inside its last record opens with every batch but the last
 //! and reports the dropped tail; damage followed by valid records is corruption, unless
 //! `RecoveryMode::PointInTime` asks to keep what comes before it.
+mod common;
+use common::newest_log;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use alluvium::commit_log::{LogFile, LogItem};
-use alluvium::files;
 use alluvium::{Db, Error, Options, RecoveryMode, Result, WriteBatch, WriteOptions};
 
 type Model = BTreeMap<Vec<u8>, Vec<u8>>;
@@ -65,14 +66,6 @@ fn pristine() -> Result<tempfile::TempDir> {
     }
     db.close()?;
     Ok(dir)
-}
-
-fn newest_log(dir: &Path) -> Result<PathBuf> {
-    let newest = files::log_numbers(dir)?
-        .into_iter()
-        .max()
-        .expect("the database has a log file");
-    Ok(files::log_path(dir, newest))
 }
 
 fn records(log: &Path) -> Result<Vec<LogItem>> {

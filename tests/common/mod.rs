@@ -23,3 +23,9 @@ pub fn keep_up(db: &Db, name: &str) -> Result<u64> {
     }
     Ok(n)
 }
+
+/// The path of the newest commit log file in `dir` (panics when there is none).
+pub fn newest_log(dir: &std::path::Path) -> Result<std::path::PathBuf> {
+    let newest = alluvium::files::log_numbers(dir)?.into_iter().max();
+    Ok(alluvium::files::log_path(dir, newest.expect("a log file")))
+}
