@@ -133,9 +133,50 @@ pub fn crc32(parts: &[&[u8]]) -> u32 {
     h.finalize()
 }
 
+/// Snappy-compresses `raw` into `out` from offset `at` (growing `out` to fit snappy's worst
+/// case; bytes before `at` are kept) and returns the compressed length when it saves at least
+/// 1/8 of `raw`; `None` means store `raw` as it is (a small saving is not worth
+/// decompressing on every read). Segment blocks and commit log records both use this rule.
+pub fn snappy_if_smaller(
+    encoder: &mut snap::raw::Encoder,
+    raw: &[u8],
+    out: &mut Vec<u8>,
+    at: usize,
+) -> Option<usize> {
+    let room = at + snap::raw::max_compress_len(raw.len());
+    if out.len() < room {
+        out.resize(room, 0);
+    }
+    let n = encoder.compress(raw, &mut out[at..]).ok()?;
+    (n <= raw.len() - raw.len() / 8).then_some(n)
+}
+
+/// Drops a reusable buffer's allocation once it is over 1 MiB, so that one huge record or
+/// block does not keep its size pinned in a thread-local or long-lived buffer.
+pub fn release_if_large(buf: &mut Vec<u8>) {
+    if buf.capacity() > 1 << 20 {
+        *buf = Vec::new();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn snappy_if_smaller_keeps_the_prefix_and_refuses_small_savings() {
+        let mut enc = snap::raw::Encoder::new();
+        let mut out = vec![9u8];
+        let repetitive = b"abcdefgh".repeat(32);
+        let n = snappy_if_smaller(&mut enc, &repetitive, &mut out, 1).expect("compresses");
+        assert_eq!(out[0], 9);
+        let back = snap::raw::Decoder::new().decompress_vec(&out[1..1 + n]);
+        assert_eq!(back.ok(), Some(repetitive));
+        let noise: Vec<u8> = (0..256u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
+        assert_eq!(snappy_if_smaller(&mut enc, &noise, &mut out, 0), None);
+    }
 
     #[test]
     fn varints_round_trip_at_every_width() {

@@ -114,8 +114,8 @@ impl Default for CompactionOptions {
 
 impl Default for Options {
     /// Defaults: create if missing, 64 MiB memtable, 4 KiB blocks, restart every 16 keys,
-    /// snappy blocks and log records, 10 bloom bits per key, 2 immutable memtables before writers wait, tolerate a
-    /// torn tail.
+    /// snappy blocks and log records, 10 bloom bits per key, 2 immutable memtables before
+    /// writers wait, tolerate a torn tail.
     fn default() -> Self {
         Options {
             create_if_missing: true,

@@ -150,11 +150,10 @@ pub(crate) fn decode_item(
     let body = offset + crate::frame::FRAME_HEADER_LEN as u64;
     let record = decode_record(payload, version)
         .map_err(|(at, detail)| Error::corruption(path, body + at as u64, detail))?;
-    let encoding = payload.get(super::RECORD_HEADER_LEN).copied();
     Ok(LogItem {
         offset,
         record,
         stored_bytes: payload.len() as u32,
-        compressed: version >= 3 && encoding == Some(super::BodyEncoding::Snappy as u8),
+        compressed: super::record::is_compressed(payload, version),
     })
 }

@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 
 use crate::batch::{Op, WriteBatch};
-use crate::coding::{put_bytes, put_varint, Reader};
+use crate::coding::{put_bytes, put_varint, release_if_large, snappy_if_smaller, Reader};
 use crate::key::{SeqNo, ValueKind, SEQNO_MAX};
 use crate::options::Compression;
 
@@ -22,6 +22,23 @@ pub enum BodyEncoding {
     Raw = 0,
     /// Snappy's raw format (length preamble, then the compressed bytes) of the raw body.
     Snappy = 1,
+}
+
+impl BodyEncoding {
+    fn from_u8(b: u8) -> Option<Self> {
+        match b {
+            0 => Some(BodyEncoding::Raw),
+            1 => Some(BodyEncoding::Snappy),
+            _ => None,
+        }
+    }
+}
+
+/// True when a record payload of log format `version` stores its body compressed (only
+/// version 3 can; the payload is not checked otherwise).
+pub fn is_compressed(payload: &[u8], version: u32) -> bool {
+    let encoding = payload.get(RECORD_HEADER_LEN).copied();
+    version >= 3 && encoding.and_then(BodyEncoding::from_u8) == Some(BodyEncoding::Snappy)
 }
 
 /// A subscription's new position, carried by a record (log format version 2 and later).
@@ -95,10 +112,7 @@ impl RecordBody {
                 }
                 _ => raw_body(raw),
             };
-            // A shrunk raw buffer: one huge batch must not pin its size in every thread.
-            if raw.capacity() > 1 << 20 {
-                *raw = Vec::new();
-            }
+            release_if_large(raw);
             RecordBody {
                 count: batch.len() as u32,
                 bytes,
@@ -113,10 +127,7 @@ impl RecordBody {
 
     /// How the body is stored.
     pub fn encoding(&self) -> BodyEncoding {
-        match self.bytes[0] {
-            0 => BodyEncoding::Raw,
-            _ => BodyEncoding::Snappy,
-        }
+        BodyEncoding::from_u8(self.bytes[0]).unwrap_or(BodyEncoding::Raw)
     }
 }
 
@@ -129,12 +140,9 @@ fn raw_body(raw: &[u8]) -> Vec<u8> {
 
 /// The encoding byte and snappy's output, or `None` when it saves less than 1/8.
 fn snappy_body(encoder: &mut snap::raw::Encoder, raw: &[u8]) -> Option<Vec<u8>> {
-    let mut bytes = vec![0u8; 1 + snap::raw::max_compress_len(raw.len())];
-    bytes[0] = BodyEncoding::Snappy as u8;
-    let n = encoder.compress(raw, &mut bytes[1..]).ok()?;
-    if n > raw.len() - raw.len() / 8 {
-        return None;
-    }
+    let mut bytes = Vec::with_capacity(1 + snap::raw::max_compress_len(raw.len()));
+    bytes.push(BodyEncoding::Snappy as u8);
+    let n = snappy_if_smaller(encoder, raw, &mut bytes, 1)?;
     // Not shrunk: the body lives only until its group commits, and a reallocation costs more
     // than the few dozen spare bytes.
     bytes.truncate(1 + n);
@@ -142,7 +150,11 @@ fn snappy_body(encoder: &mut snap::raw::Encoder, raw: &[u8]) -> Option<Vec<u8>> 
 }
 
 /// The 20-byte record header.
-pub fn record_header(first_seqno: SeqNo, count: u32, commit_time_us: u64) -> [u8; 20] {
+pub fn record_header(
+    first_seqno: SeqNo,
+    count: u32,
+    commit_time_us: u64,
+) -> [u8; RECORD_HEADER_LEN] {
     let mut out = [0u8; RECORD_HEADER_LEN];
     out[..8].copy_from_slice(&first_seqno.to_le_bytes());
     out[8..12].copy_from_slice(&count.to_le_bytes());
@@ -222,28 +234,27 @@ fn decode_encoded_body(stored: &[u8], count: u32) -> Result<Body, (usize, String
     let (&encoding, body) = stored
         .split_first()
         .ok_or_else(|| (AT, "record has no body encoding byte".to_string()))?;
-    match encoding {
-        0 => decode_body(body, count, 3).map_err(|(at, detail)| (AT + 1 + at, detail)),
-        1 => DECOMPRESSED.with(|cell| {
+    match BodyEncoding::from_u8(encoding) {
+        Some(BodyEncoding::Raw) => {
+            decode_body(body, count, 3).map_err(|(at, detail)| (AT + 1 + at, detail))
+        }
+        Some(BodyEncoding::Snappy) => DECOMPRESSED.with(|cell| {
             let raw = &mut *cell.borrow_mut();
             decompress(body, raw).map_err(|detail| (AT + 1, detail))?;
             let decoded = decode_body(raw, count, 3).map_err(|(at, detail)| {
                 let detail = format!("{detail} (byte {at} of the decompressed body)");
                 (AT + 1, detail)
             });
-            // One huge record must not pin its size in every reading thread.
-            if raw.capacity() > 1 << 20 {
-                *raw = Vec::new();
-            }
+            release_if_large(raw);
             decoded
         }),
-        other => Err((AT, format!("unknown body encoding {other}"))),
+        None => Err((AT, format!("unknown body encoding {encoding}"))),
     }
 }
 
-/// Decompresses snappy's raw format into `raw`, refusing a claimed length no snappy input of this size can produce (so
-/// a damaged length cannot make a reader allocate gigabytes): a 3-byte copy element yields at
-/// most 64 bytes.
+/// Decompresses snappy's raw format into `raw`, refusing a claimed length no snappy input of
+/// this size can produce (so a damaged length cannot make a reader allocate gigabytes): a
+/// 3-byte copy element yields at most 64 bytes.
 fn decompress(stored: &[u8], raw: &mut Vec<u8>) -> Result<(), String> {
     let len = snap::raw::decompress_len(stored).map_err(|e| format!("snappy body: {e}"))?;
     let bound = stored

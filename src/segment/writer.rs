@@ -192,7 +192,9 @@ impl BlockSink {
     /// Writes `raw` (compressed when that pays) and its trailer; returns its handle.
     fn write_block(&mut self, raw: &[u8], compression: Compression) -> Result<BlockHandle> {
         let compressed_len = match compression {
-            Compression::Snappy => self.snappy_if_smaller(raw),
+            Compression::Snappy => {
+                crate::coding::snappy_if_smaller(&mut self.snappy, raw, &mut self.compressed, 0)
+            }
             Compression::None => None,
         };
         // Taken (no allocation) so the bytes can be written while `self` is borrowed mutably;
@@ -211,18 +213,6 @@ impl BlockSink {
             .and_then(|()| self.write_all(&format::block_trailer(stored, kind)));
         self.compressed = compressed;
         written.map(|()| handle)
-    }
-
-    /// Compresses `raw` into `self.compressed` and returns the compressed length when that
-    /// saves at least 1/8 of the block; `None` means store it raw (a small saving is not
-    /// worth decompressing on every read).
-    fn snappy_if_smaller(&mut self, raw: &[u8]) -> Option<usize> {
-        let room = snap::raw::max_compress_len(raw.len());
-        if self.compressed.len() < room {
-            self.compressed.resize(room, 0);
-        }
-        let n = self.snappy.compress(raw, &mut self.compressed).ok()?;
-        (n <= raw.len() - raw.len() / 8).then_some(n)
     }
 
     fn write_all(&mut self, bytes: &[u8]) -> Result<()> {
