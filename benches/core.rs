@@ -1,11 +1,13 @@
-//! Criterion benches for the hot pieces: memtable insert and lookup, segment block build and
-//! point lookups, bloom probes, commit log append with and without group commit.
+//! Criterion benches for the hot pieces: memtable insert and lookup, data block build and seek,
+//! segment build and point lookups, bloom probes, merging iteration, commit log append with and
+//! without group commit.
 
 use std::hint::black_box;
 use std::sync::Arc;
 
-use alluvium::key::ValueKind;
+use alluvium::key::{compare_internal, internal_key, ValueKind};
 use alluvium::memtable::Memtable;
+use alluvium::segment::block::{BlockBuilder, BlockView};
 use alluvium::segment::{Segment, SegmentWriter};
 use alluvium::{Compression, Db, Options, WriteBatch, WriteOptions};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
@@ -94,6 +96,42 @@ fn segment(c: &mut Criterion) {
     g.finish();
 }
 
+/// One 4 KiB data block of 16-byte keys and 100-byte values (about 30 entries), restart
+/// interval 16 (the defaults): building it, and seeking in it the way a point lookup does.
+fn block(c: &mut Criterion) {
+    let mut keys: Vec<Vec<u8>> = (0..30u64)
+        .map(|i| internal_key(&key(i), i + 1, ValueKind::Put))
+        .collect();
+    keys.sort_by(|a, b| compare_internal(a, b));
+    let value = [b'v'; 100];
+    let mut g = c.benchmark_group("block");
+    g.throughput(Throughput::Elements(keys.len() as u64));
+    let mut builder = BlockBuilder::new(16);
+    g.bench_function("build_4k", |b| {
+        b.iter(|| {
+            for k in &keys {
+                builder.add(k, &value);
+            }
+            black_box(builder.finish().len())
+        })
+    });
+    for k in &keys {
+        builder.add(k, &value);
+    }
+    let bytes = builder.finish().to_vec();
+    g.throughput(Throughput::Elements(1));
+    let mut i = 0;
+    g.bench_function("seek_4k", |b| {
+        b.iter(|| {
+            i = (i + 7) % keys.len();
+            let view = BlockView::parse(&bytes).expect("a valid block");
+            let found = view.seek(&keys[i], compare_internal).expect("decodes");
+            black_box(found.map(|(k, _)| k.len()))
+        })
+    });
+    g.finish();
+}
+
 fn commit_log(c: &mut Criterion) {
     let mut g = c.benchmark_group("commit_log");
     let dir = tempfile::tempdir().expect("tempdir");
@@ -161,6 +199,6 @@ fn merging_iterator(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20).measurement_time(std::time::Duration::from_secs(3));
-    targets = memtable, segment, commit_log, merging_iterator
+    targets = memtable, block, segment, commit_log, merging_iterator
 }
 criterion_main!(benches);

@@ -19,7 +19,7 @@
 //! - A segment file is never modified after [`SegmentWriter::finish`] returns; it is only
 //!   deleted. The memory map in [`Segment`] relies on this.
 
-pub(crate) mod block;
+pub mod block;
 pub(crate) mod filter;
 pub mod format;
 mod index;
