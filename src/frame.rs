@@ -77,12 +77,27 @@ pub enum Frame<'a> {
 pub struct FrameReader<'a> {
     buf: &'a [u8],
     pos: usize,
+    zero_length_ends: bool,
 }
 
 impl<'a> FrameReader<'a> {
     /// Starts at `pos` in `buf`.
     pub fn new(buf: &'a [u8], pos: usize) -> Self {
-        FrameReader { buf, pos }
+        FrameReader {
+            buf,
+            pos,
+            zero_length_ends: false,
+        }
+    }
+
+    /// For commit log files, whose frames are never empty: a frame whose length field is zero
+    /// is where the written part ends (`Incomplete`), whatever follows. A log file is written
+    /// through a memory map into zeros, and each append copies its first four bytes (the
+    /// first frame's length) last, so an append cut short by a crash leaves a zero length
+    /// where it starts (`FORMAT.md`, "What a reader finds").
+    pub fn zero_length_ends(mut self) -> Self {
+        self.zero_length_ends = true;
+        self
     }
 
     /// Offset of the next frame.
@@ -98,6 +113,9 @@ impl<'a> FrameReader<'a> {
             return Frame::End;
         }
         if rest.len() < FRAME_HEADER_LEN || rest.iter().all(|&b| b == 0) {
+            return Frame::Incomplete { offset };
+        }
+        if self.zero_length_ends && rest[..4] == [0; 4] {
             return Frame::Incomplete { offset };
         }
         let frame = decode_at(rest, offset);

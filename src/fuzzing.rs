@@ -14,7 +14,7 @@ use std::sync::Arc;
 use crate::commit_log::{
     decode_record, encode_record, LogFile, LogFileReader, NextRecord, RecordBody,
 };
-use crate::commit_log::{RecordWindow, LOG_FORMAT_VERSION};
+use crate::commit_log::{RecordWindow, TailState, LOG_FORMAT_VERSION};
 use crate::error::Result;
 use crate::key::{self, SEQNO_MAX};
 use crate::manifest::VersionEdit;
@@ -148,7 +148,14 @@ pub fn log_file(path: &Path) -> Verdict {
     let scanned = LogFile::read(path).and_then(|f| f.records());
     let incremental = read_incrementally(path);
     match (scanned, incremental) {
-        (Ok((items, _)), Ok(read)) if items == read => Verdict::Decoded(items.len()),
+        // The incremental reader stops at damage in what may be a live file (no newer log
+        // file beside it) as at a record still being written; the scan reports it.
+        (Ok((items, tail)), Ok(read)) if items == read => match tail {
+            TailState::Corrupt { offset, .. } => {
+                Verdict::Rejected(format!("{} records, then damage at {offset}", items.len()))
+            }
+            _ => Verdict::Decoded(items.len()),
+        },
         (Err(e), Err(_)) => Verdict::Rejected(e.to_string()),
         (Ok((items, tail)), Err(e)) if tail.bad_offset().is_some() => {
             // The scan reports damage as a tail state, the incremental reader as an error.

@@ -298,7 +298,10 @@ fn judge_tail(
     let (offset, reason, torn) = match tail {
         TailState::Clean => return Ok(None),
         TailState::Incomplete { offset } => {
-            (offset, "incomplete record (torn write)".to_string(), true)
+            let reason = "incomplete record (torn write), or a zero length: the end of what was \
+                          written (an append cut short by a crash, or space preallocated for \
+                          appends)";
+            (offset, reason.to_string(), true)
         }
         TailState::Corrupt {
             offset,

@@ -318,9 +318,9 @@ pub(crate) fn wait_bg(
 
 /// Makes the memtable immutable and starts a new memtable and a new log file.
 fn rotate(inner: &Inner, log: &mut LogState) -> Result<()> {
-    // The old file is complete: make it durable before a newer file exists, so that only the
-    // newest log file can ever have a torn tail.
-    log.writer.sync().map_err(|e| sticky(&e))?;
+    // The old file is complete: make it durable, at its exact length, before a newer file
+    // exists, so that only the newest log file can ever have a torn or zero tail.
+    log.writer.finish().map_err(|e| sticky(&e))?;
     let number = inner.versions.lock().new_file_number();
     log.writer = LogWriter::create(&**inner.opts.file_system_value(), &inner.dir, number)?;
     inner.feed.logs.lock().push(number, log.last_seqno + 1);
@@ -373,7 +373,7 @@ fn notify_bg(inner: &Inner) {
 pub(crate) fn close_log(inner: &Inner) -> Result<()> {
     let mut guard = inner.log.lock();
     match guard.take() {
-        Some(mut log) => log.writer.sync(),
+        Some(mut log) => log.writer.finish(),
         None => Ok(()),
     }
 }

@@ -6,18 +6,21 @@
 //! middle of a frame that is still being written (`FORMAT.md`, "What a reader finds").
 
 use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::reader::{check_log_header, decode_item};
 use super::LogItem;
 use crate::coding::Reader;
 use crate::error::{Error, IoContext, Result};
+use crate::files::{self, FileKind};
 use crate::frame::{Frame, FrameReader, FILE_HEADER_LEN, FRAME_HEADER_LEN};
 use crate::key::SeqNo;
 
-/// Bytes read from the file at a time.
+/// Bytes read from the file at a time, at most.
 const CHUNK_BYTES: usize = 256 << 10;
+
+/// Bytes of the first read after `Pending`.
+const READ_MIN_BYTES: usize = 4 << 10;
 
 /// What [`LogFileReader::next_record`] found.
 #[derive(Debug)]
@@ -62,6 +65,8 @@ pub struct LogFileReader {
     buf_offset: u64,
     pos: usize,
     chunk: Box<[u8]>,
+    /// Bytes the next [`LogFileReader::fill`] asks for.
+    read_size: usize,
 }
 
 impl std::fmt::Debug for LogFileReader {
@@ -90,6 +95,7 @@ impl LogFileReader {
             buf_offset: 0,
             pos: 0,
             chunk: vec![0; CHUNK_BYTES].into_boxed_slice(),
+            read_size: READ_MIN_BYTES,
         }))
     }
 
@@ -105,15 +111,23 @@ impl LogFileReader {
 
     /// The next record inside `window`, or `Pending` when there is none yet.
     ///
-    /// A damaged frame is [`Error::Corruption`], except a payload checksum mismatch in a frame
-    /// that ends exactly at the current end of the file: a writer may still be appending it, so
-    /// it is `Pending` (recovery decides about it if the writer crashed).
+    /// The newest log file may still be being written, through a memory map (`FORMAT.md`,
+    /// "What a reader finds"): it can end in zeros, and a frame being copied can be seen
+    /// half there. So bytes after the last complete frame are never kept from one call to the
+    /// next, and a damaged frame is read again once; if it is still damaged it is
+    /// [`Error::Corruption`] when a newer log file exists (this one is then finished: the
+    /// writer finishes a file before it creates the next) and `Pending` otherwise.
     pub fn next_record(&mut self, window: RecordWindow) -> Result<NextRecord> {
         let Some(version) = self.read_header()? else {
             return Ok(NextRecord::Pending { offset: 0 });
         };
+        // Whether the bytes after `pos` were read during this call, and whether a newer log
+        // file was seen to exist.
+        let (mut fresh, mut finished) = (false, false);
         loop {
-            let frame = FrameReader::new(&self.buf, self.pos).next_frame();
+            let frame = FrameReader::new(&self.buf, self.pos)
+                .zero_length_ends()
+                .next_frame();
             match frame {
                 Frame::Record { offset, payload } => {
                     let next = offset + FRAME_HEADER_LEN + payload.len();
@@ -129,20 +143,33 @@ impl LogFileReader {
                     }
                 }
                 Frame::End | Frame::Incomplete { .. } => {
-                    if !self.fill()? {
+                    // Zeros where the next frame would start: nothing written there yet.
+                    if fresh && self.zero_header() {
                         return Ok(self.pending());
                     }
-                }
-                Frame::Corrupt {
-                    at_tail: true,
-                    offset,
-                    ..
-                } if offset == self.pos => {
+                    if !fresh {
+                        fresh = true;
+                        self.buf.truncate(self.pos);
+                    }
                     if !self.fill()? {
                         return Ok(self.pending());
                     }
                 }
                 Frame::Corrupt { offset, detail, .. } => {
+                    if fresh && !finished {
+                        if !self.newer_log_exists()? {
+                            return Ok(self.pending());
+                        }
+                        // Finished now: whatever was being copied is complete. Read it again.
+                        finished = true;
+                        fresh = false;
+                    }
+                    if !fresh {
+                        fresh = true;
+                        self.buf.truncate(self.pos);
+                        self.fill()?;
+                        continue;
+                    }
                     let at = self.buf_offset + offset as u64;
                     return Err(Error::corruption(&self.path, at, detail));
                 }
@@ -150,10 +177,33 @@ impl LogFileReader {
         }
     }
 
-    fn pending(&self) -> NextRecord {
+    /// `Pending` at the next frame, forgetting the bytes after it (they may change).
+    fn pending(&mut self) -> NextRecord {
+        self.forget_unread();
         NextRecord::Pending {
             offset: self.offset(),
         }
+    }
+
+    /// Drops the buffered bytes after `pos`, so they are read from the file again.
+    fn forget_unread(&mut self) {
+        self.buf.truncate(self.pos);
+        self.read_size = READ_MIN_BYTES;
+    }
+
+    /// True when a zero length field is buffered at `pos`: nothing (complete) written there.
+    fn zero_header(&self) -> bool {
+        self.buf.get(self.pos..self.pos + 4) == Some(&[0u8; 4][..])
+    }
+
+    /// True when the directory holds a log file numbered after this one.
+    fn newer_log_exists(&self) -> Result<bool> {
+        let name = self.path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let Some(FileKind::Log(number)) = files::parse_file_name(name) else {
+            return Ok(false);
+        };
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        Ok(files::log_numbers(dir)?.into_iter().any(|n| n > number))
     }
 
     /// Reads and checks the file header once; `None` while it is not all there.
@@ -161,6 +211,7 @@ impl LogFileReader {
         if let Some(v) = self.version {
             return Ok(Some(v));
         }
+        self.forget_unread();
         while self.buf.len() < FILE_HEADER_LEN && self.fill()? {}
         let header = &self.buf[..self.buf.len().min(FILE_HEADER_LEN)];
         self.version = check_log_header(&self.path, header)?;
@@ -170,16 +221,43 @@ impl LogFileReader {
         Ok(self.version)
     }
 
-    /// Reads up to one more chunk; false when the file has no more bytes now.
+    /// Reads more of the file after the buffered bytes; false when it has no more now. Reads
+    /// start small after `Pending` (a follower at the end of a preallocated file would
+    /// otherwise read a window of zeros each time it looks) and double up to
+    /// [`CHUNK_BYTES`].
     fn fill(&mut self) -> Result<bool> {
         if self.pos > 0 && self.pos >= self.buf.len() / 2 {
             self.buf.drain(..self.pos);
             self.buf_offset += self.pos as u64;
             self.pos = 0;
         }
-        let n = self.file.read(&mut self.chunk).at(&self.path)?;
-        self.buf.extend_from_slice(&self.chunk[..n]);
+        let at = self.buf_offset + self.buf.len() as u64;
+        let chunk = &mut self.chunk[..self.read_size];
+        let n = read_at(&self.file, chunk, at).at(&self.path)?;
+        self.buf.extend_from_slice(&chunk[..n]);
+        self.read_size = (self.read_size * 2).min(CHUNK_BYTES);
         Ok(n > 0)
+    }
+}
+
+/// Reads up to `buf.len()` bytes at `offset`, retrying interrupted reads.
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileExt;
+        loop {
+            match file.read_at(buf, offset) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                other => return other,
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut file = file;
+        file.seek(SeekFrom::Start(offset))?;
+        file.read(buf)
     }
 }
 
@@ -253,5 +331,69 @@ mod tests {
         ));
         let got = r.next_record(RecordWindow::ALL).unwrap();
         assert!(matches!(got, NextRecord::Record(ref i) if i.record.first_seqno == 2));
+    }
+
+    fn seqno_of(got: NextRecord) -> Option<SeqNo> {
+        match got {
+            NextRecord::Record(item) => Some(item.record.first_seqno),
+            NextRecord::Pending { .. } => None,
+        }
+    }
+
+    /// Appends `bytes` to the file at `at` without going through the writer (a copy the
+    /// writer is in the middle of).
+    fn poke(path: &Path, at: u64, bytes: &[u8]) {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+        f.write_all_at(bytes, at).unwrap();
+    }
+
+    #[test]
+    fn a_reader_at_a_zero_tail_sees_each_later_append_and_a_zero_length_as_not_yet() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = LogWriter::create(&crate::fs::OsFileSystem, dir.path(), 1).unwrap();
+        let path = crate::files::log_path(dir.path(), 1);
+        let mut r = LogFileReader::open(&path).unwrap().unwrap();
+        for n in 1..=3 {
+            w.append(&frame_for(n, "k")).unwrap();
+            // The reader has read past the record into the zeros after it last time: it must
+            // read them again rather than keep them.
+            assert_eq!(seqno_of(r.next_record(RecordWindow::ALL).unwrap()), Some(n));
+            assert_eq!(seqno_of(r.next_record(RecordWindow::ALL).unwrap()), None);
+        }
+        // A copy in progress: everything but the first frame's length is there.
+        let f4 = frame_for(4, "k");
+        let at = w.size_bytes();
+        poke(&path, at + 4, &f4[4..]);
+        assert_eq!(seqno_of(r.next_record(RecordWindow::ALL).unwrap()), None);
+        poke(&path, at, &f4[..4]);
+        assert_eq!(seqno_of(r.next_record(RecordWindow::ALL).unwrap()), Some(4));
+    }
+
+    #[test]
+    fn a_damaged_frame_waits_in_the_newest_file_and_is_corruption_once_a_newer_file_exists() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = LogWriter::create(&crate::fs::OsFileSystem, dir.path(), 1).unwrap();
+        let path = crate::files::log_path(dir.path(), 1);
+        w.append(&frame_for(1, "a")).unwrap();
+        let mut f2 = frame_for(2, "b");
+        let last = f2.len() - 1;
+        f2[last] ^= 0x40; // payload checksum mismatch
+        let at = w.size_bytes();
+        w.append(&f2).unwrap();
+        let mut r = LogFileReader::open(&path).unwrap().unwrap();
+        assert_eq!(seqno_of(r.next_record(RecordWindow::ALL).unwrap()), Some(1));
+        assert_eq!(seqno_of(r.next_record(RecordWindow::ALL).unwrap()), None);
+        w.finish().unwrap();
+        drop(w);
+        LogWriter::create(&crate::fs::OsFileSystem, dir.path(), 2).unwrap();
+        match r.next_record(RecordWindow::ALL) {
+            Err(Error::Corruption {
+                path: p, offset, ..
+            }) => {
+                assert_eq!((p, offset), (path, at));
+            }
+            other => panic!("expected corruption at {at}, got {other:?}"),
+        }
     }
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use super::record::decode_record;
 use super::{LogRecord, LOG_FORMAT_VERSION, LOG_FORMAT_VERSION_OLDEST, LOG_HEADER_LEN, LOG_MAGIC};
 use crate::error::{Error, IoContext, Result};
-use crate::frame::{read_file_header, Frame, FrameReader};
+use crate::frame::{read_file_header, Frame, FrameReader, FILE_HEADER_LEN};
 
 /// How a log file ends.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,7 +61,20 @@ pub struct LogFile {
 }
 
 /// Checks a log file's header; `Ok(None)` for a torn header, else the format version.
+///
+/// A header not copied in yet is torn too: a log file is preallocated before its header is
+/// copied into it, first four bytes last (`crate::fs::MappedLogFile`), so a crash or a reader
+/// in between finds 16 zeros, or zeros followed by the rest of a valid header.
 pub(crate) fn check_log_header(path: &Path, data: &[u8]) -> Result<Option<u32>> {
+    if let Some(head) = data.get(..FILE_HEADER_LEN) {
+        let uncopied = head[..4] == [0; 4]
+            && (head[4..].iter().all(|&b| b == 0)
+                || (LOG_FORMAT_VERSION_OLDEST..=LOG_FORMAT_VERSION)
+                    .any(|v| crate::frame::file_header(LOG_MAGIC, v)[4..] == head[4..]));
+        if uncopied {
+            return Ok(None);
+        }
+    }
     read_file_header(
         path,
         data,
@@ -100,7 +113,7 @@ impl LogFile {
         let Some(version) = check_log_header(&self.path, &self.data)? else {
             return Ok(TailState::Incomplete { offset: 0 });
         };
-        let mut frames = FrameReader::new(&self.data, LOG_HEADER_LEN);
+        let mut frames = FrameReader::new(&self.data, LOG_HEADER_LEN).zero_length_ends();
         loop {
             match frames.next_frame() {
                 Frame::Record { offset, payload } => f(self.decode(offset, payload, version)?)?,
@@ -156,4 +169,27 @@ pub(crate) fn decode_item(
         stored_bytes: payload.len() as u32,
         compressed: super::record::is_compressed(payload, version),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_header_whose_first_four_bytes_are_not_copied_yet_is_torn_and_nothing_else_is() {
+        let path = Path::new("000007.log");
+        let mut head = crate::frame::file_header(LOG_MAGIC, LOG_FORMAT_VERSION);
+        head.extend_from_slice(&[0; 64]);
+        assert_eq!(check_log_header(path, &head).unwrap(), Some(LOG_FORMAT_VERSION));
+        head[..4].fill(0);
+        assert_eq!(check_log_header(path, &head).unwrap(), None);
+        head[..FILE_HEADER_LEN].fill(0);
+        assert_eq!(check_log_header(path, &head).unwrap(), None);
+        // Zeros followed by anything but a valid header's rest: a foreign file.
+        head[9] = 1;
+        assert!(matches!(
+            check_log_header(path, &head),
+            Err(Error::Corruption { offset: 0, .. })
+        ));
+    }
 }

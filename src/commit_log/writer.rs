@@ -28,7 +28,7 @@ impl LogWriter {
     /// so the file's existence is durable before any record depends on it.
     pub fn create(fs: &dyn FileSystem, dir: &Path, number: u64) -> Result<LogWriter> {
         let path = files::log_path(dir, number);
-        let mut file = fs.create_new(&path).at(&path)?;
+        let mut file = fs.create_log(&path).at(&path)?;
         let started = file
             .write_all(&file_header())
             .and_then(|()| file.sync_data());
@@ -58,12 +58,21 @@ impl LogWriter {
     /// Cuts off whatever a failed [`LogWriter::append`] left behind, so the file ends at the
     /// last complete record again and later appends follow it.
     pub fn rollback(&mut self, fs: &dyn FileSystem) -> Result<()> {
-        fs.truncate(&self.path, self.size_bytes).at(&self.path)
+        match self.file.cut_back(self.size_bytes) {
+            Some(done) => done.at(&self.path),
+            None => fs.truncate(&self.path, self.size_bytes).at(&self.path),
+        }
     }
 
     /// `fdatasync`s the file.
     pub fn sync(&mut self) -> Result<()> {
         self.file.sync_data().at(&self.path)
+    }
+
+    /// Makes the file durable as complete, at exactly the bytes written (a preallocated
+    /// tail goes: [`crate::fs::WritableFile::finish`]). Nothing is appended afterwards.
+    pub fn finish(&mut self) -> Result<()> {
+        self.file.finish().at(&self.path)
     }
 
     /// The file's number.

@@ -7,6 +7,8 @@
 //! not yet synced. [`OsFileSystem`] is the default.
 
 mod fault;
+#[cfg(target_os = "linux")]
+mod mapped;
 
 use std::fmt;
 use std::fs::File;
@@ -14,6 +16,8 @@ use std::io::{self, Write};
 use std::path::Path;
 
 pub use fault::{FaultInjectingFs, FaultKind};
+#[cfg(target_os = "linux")]
+pub use mapped::{MappedLogFile, WINDOW_BYTES as LOG_WINDOW_BYTES};
 
 /// A file opened for appending.
 pub trait WritableFile: Send + fmt::Debug {
@@ -27,6 +31,18 @@ pub trait WritableFile: Send + fmt::Debug {
     fn start_writeback(&mut self, offset: u64, len: u64) {
         let _ = (offset, len);
     }
+    /// Makes the file durable as complete: the written bytes, and a length of exactly those
+    /// bytes (a file that preallocates gives back what it did not use). Nothing is written
+    /// to the file afterwards.
+    fn finish(&mut self) -> io::Result<()> {
+        self.sync_data()
+    }
+    /// Cuts off what a failed [`WritableFile::write_all`] left after the first `len` bytes,
+    /// when the file can do that itself; `None` leaves it to [`FileSystem::truncate`].
+    fn cut_back(&mut self, len: u64) -> Option<io::Result<()>> {
+        let _ = len;
+        None
+    }
 }
 
 /// The operations alluvium uses to change files.
@@ -37,6 +53,12 @@ pub trait FileSystem: Send + Sync + fmt::Debug {
     /// Creates `path`, failing if it exists, for appending (every write goes to the end, also
     /// after a [`FileSystem::truncate`]).
     fn create_new(&self, path: &Path) -> io::Result<Box<dyn WritableFile>>;
+    /// Creates a commit log file, failing if it exists. Log files are only appended to, read
+    /// by frames, and finished with [`WritableFile::finish`], so an implementation may
+    /// preallocate them ([`OsFileSystem`] writes them through a memory map on Linux).
+    fn create_log(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
+        self.create_new(path)
+    }
     /// Makes creations, renames and removals in `dir` durable.
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
     /// Renames `from` over `to`, atomically.
@@ -65,17 +87,25 @@ impl WritableFile for OsFile {
         self.0.sync_data()
     }
 
-    #[cfg(target_os = "linux")]
     fn start_writeback(&mut self, offset: u64, len: u64) {
+        start_writeback(&self.0, offset, len);
+    }
+}
+
+/// Starts writeback of `len` bytes at `offset` of `file` (`sync_file_range`, Linux only).
+#[cfg_attr(not(target_os = "linux"), allow(unused_variables))]
+fn start_writeback(file: &File, offset: u64, len: u64) {
+    #[cfg(target_os = "linux")]
+    {
         use std::os::fd::AsRawFd;
         let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
             return;
         };
         // SAFETY: sync_file_range only reads its integer arguments; the descriptor is open for
-        // as long as `self.0` lives. An error (say EIO) is left for the next fdatasync, which
+        // as long as `file` lives. An error (say EIO) is left for the next fdatasync, which
         // reports it, so ignoring the result here loses nothing.
         unsafe {
-            libc::sync_file_range(self.0.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE);
+            libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE);
         }
     }
 }
@@ -86,6 +116,11 @@ impl FileSystem for OsFileSystem {
         // the new end instead of leaving a hole.
         let file = File::options().append(true).create_new(true).open(path)?;
         Ok(Box::new(OsFile(file)))
+    }
+
+    #[cfg(target_os = "linux")]
+    fn create_log(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
+        Ok(Box::new(MappedLogFile::create_new(path)?))
     }
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {

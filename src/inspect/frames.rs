@@ -24,9 +24,16 @@ pub(super) enum FrameEvent<'a> {
 /// A payload checksum mismatch leaves the frame header trustworthy (its own checksum matched),
 /// so the walk goes on with the next frame and can find every damaged payload in one pass.
 /// After any other damage the length cannot be trusted and the walk ends.
-pub(super) fn walk(data: &[u8], start: usize) -> Vec<FrameEvent<'_>> {
+///
+/// `log` applies the commit log's rule that a zero length field ends the written part
+/// ([`FrameReader::zero_length_ends`]).
+pub(super) fn walk(data: &[u8], start: usize, log: bool) -> Vec<FrameEvent<'_>> {
     let mut events = Vec::new();
-    let mut reader = FrameReader::new(data, start);
+    let reader_at = |pos| match log {
+        true => FrameReader::new(data, pos).zero_length_ends(),
+        false => FrameReader::new(data, pos),
+    };
+    let mut reader = reader_at(start);
     loop {
         match reader.next_frame() {
             Frame::Record { offset, payload } => events.push(FrameEvent::Record {
@@ -53,7 +60,7 @@ pub(super) fn walk(data: &[u8], start: usize) -> Vec<FrameEvent<'_>> {
                 let Some(next) = trusted_end(data, offset) else {
                     return events;
                 };
-                reader = FrameReader::new(data, next);
+                reader = reader_at(next);
             }
         }
     }
@@ -81,7 +88,7 @@ mod tests {
         }
         let mut bad_payload = buf.clone();
         bad_payload[FRAME_HEADER_LEN] ^= 1; // "one" -> "nne"
-        let events = walk(&bad_payload, 0);
+        let events = walk(&bad_payload, 0, false);
         assert_eq!(events.len(), 3);
         assert!(matches!(events[0], FrameEvent::Corrupt { offset: 0, .. }));
         assert!(matches!(
@@ -93,7 +100,7 @@ mod tests {
         ));
         let mut bad_header = buf.clone();
         bad_header[0] ^= 1;
-        let events = walk(&bad_header, 0);
+        let events = walk(&bad_header, 0, false);
         assert_eq!(events.len(), 1);
     }
 }

@@ -58,7 +58,7 @@ pub fn read_manifest_edits(path: &Path) -> Result<ManifestDump> {
     }
     let mut edits = Vec::new();
     let mut tail = TailState::Clean;
-    for event in frames::walk(&data, FILE_HEADER_LEN) {
+    for event in frames::walk(&data, FILE_HEADER_LEN, false) {
         match decode_edit(event) {
             Ok(edit) => edits.push(edit),
             Err(end) => {

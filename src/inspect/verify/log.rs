@@ -54,7 +54,7 @@ pub(super) fn check(c: &mut Checker<'_>, path: &Path, newest: bool, seq: &mut Se
         Ok(None) => return torn(c, path, 0, newest, "incomplete file header"),
         Err(e) => return c.absorb(path, e),
     };
-    for event in frames::walk(&data, LOG_HEADER_LEN) {
+    for event in frames::walk(&data, LOG_HEADER_LEN, true) {
         match event {
             FrameEvent::Record { offset, payload } => match decode_record(payload, version) {
                 Ok(record) => seq.record(c, path, offset, &record),

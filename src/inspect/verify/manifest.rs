@@ -61,7 +61,7 @@ pub(super) fn check(c: &mut Checker<'_>, path: &Path) -> Option<ManifestState> {
         }
     }
     let mut replay = Replay::default();
-    for event in frames::walk(&data, FILE_HEADER_LEN) {
+    for event in frames::walk(&data, FILE_HEADER_LEN, false) {
         check_frame(c, path, event, &mut replay);
     }
     if replay.edits == 0 {

@@ -1,0 +1,245 @@
+//! Appending to a commit log file by copying into a shared memory map (Linux).
+//!
+//! A `write` system call per commit costs more than everything else a small unsynced write
+//! does but the memtable search (the kernel's buffered-write path, the file's timestamps, the
+//! dirty-page accounting). A page written through a `MAP_SHARED` mapping of the file is the
+//! same page-cache page that `write` would have filled: it survives the process being killed,
+//! `fdatasync` writes it out, and readers of the file see it. So the log writer preallocates
+//! the file a window at a time with `fallocate` (real blocks, so a full disk is an error
+//! here, before a byte is copied, never a `SIGBUS` later), maps the window it is writing into
+//! and copies each group's frames there.
+//!
+//! What readers must know (`FORMAT.md`, "What a reader finds"): the file is longer than what
+//! was written, and its tail is zeros; a frame being copied can be seen half there. Finishing
+//! the file ([`WritableFile::finish`]: at a memtable rotation and at close) cuts it to the
+//! bytes written and syncs it, so only the newest log file ever has a zero tail.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::path::Path;
+
+use memmap2::{MmapMut, MmapOptions};
+
+use super::WritableFile;
+
+/// Bytes mapped, and preallocated, at a time. Pages written through the map count in the
+/// process's resident memory until their window is unmapped, so this also bounds that.
+pub const WINDOW_BYTES: u64 = 1 << 20;
+
+/// A log file written through a shared map of its current window.
+///
+/// # Invariants
+/// - `len` bytes have been written; the file's size is `allocated` ≥ `len`, a multiple of
+///   [`WINDOW_BYTES`] until [`WritableFile::finish`] sets it to `len`; the bytes from `len` to
+///   `allocated` are zero or a prefix of frames a failed append left (overwritten by the next).
+/// - `map`, when present, maps `[map_start, map_start + WINDOW_BYTES)`, which lies inside
+///   `allocated`.
+pub struct MappedLogFile {
+    file: File,
+    len: u64,
+    allocated: u64,
+    map: Option<MmapMut>,
+    map_start: u64,
+}
+
+impl std::fmt::Debug for MappedLogFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MappedLogFile")
+            .field("len", &self.len)
+            .field("allocated", &self.allocated)
+            .field("map_start", &self.map_start)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MappedLogFile {
+    /// Creates `path`, failing if it exists.
+    pub fn create_new(path: &Path) -> io::Result<MappedLogFile> {
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(path)?;
+        Ok(MappedLogFile {
+            file,
+            len: 0,
+            allocated: 0,
+            map: None,
+            map_start: 0,
+        })
+    }
+
+    /// Makes the file at least `end` bytes long, in whole windows of allocated blocks.
+    fn reserve(&mut self, end: u64) -> io::Result<()> {
+        if end <= self.allocated {
+            return Ok(());
+        }
+        let target = end.div_ceil(WINDOW_BYTES) * WINDOW_BYTES;
+        let (Ok(offset), Ok(len)) = (
+            i64::try_from(self.allocated),
+            i64::try_from(target - self.allocated),
+        ) else {
+            return Err(io::Error::other("log file size out of range"));
+        };
+        // SAFETY: fallocate only reads its integer arguments; the descriptor is open for as
+        // long as `self.file` lives. Mode 0 allocates the blocks and extends the file size.
+        let rc = unsafe { libc::fallocate(self.file.as_raw_fd(), 0, offset, len) };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        self.allocated = target;
+        Ok(())
+    }
+
+    /// The mapped window holding offset `at`, mapping it if needed.
+    fn window(&mut self, at: u64) -> io::Result<&mut MmapMut> {
+        let start = at / WINDOW_BYTES * WINDOW_BYTES;
+        if self.map.is_none() || self.map_start != start {
+            self.map = None;
+            // SAFETY: the window lies inside the file's allocated size (`reserve` ran for the
+            // bytes being written, in whole windows), and nothing shrinks the file while it is
+            // mapped: the database directory is locked to this process, this object is the
+            // file's only writer, and `finish` drops the map before it cuts the file. Other
+            // processes only read the file. So no access through the map faults past the end.
+            let map = unsafe {
+                MmapOptions::new()
+                    .offset(start)
+                    .len(WINDOW_BYTES as usize)
+                    .map_mut(&self.file)?
+            };
+            self.map_start = start;
+            self.map = Some(map);
+        }
+        self.map
+            .as_mut()
+            .ok_or_else(|| io::Error::other("log window not mapped"))
+    }
+
+    /// Copies `buf` to file offset `at` (inside the reserved space).
+    fn copy_at(&mut self, mut at: u64, mut buf: &[u8]) -> io::Result<()> {
+        while !buf.is_empty() {
+            let map = self.window(at)?;
+            let in_window = (at % WINDOW_BYTES) as usize;
+            let n = buf.len().min(map.len() - in_window);
+            map[in_window..in_window + n].copy_from_slice(&buf[..n]);
+            at += n as u64;
+            buf = &buf[n..];
+        }
+        Ok(())
+    }
+}
+
+impl WritableFile for MappedLogFile {
+    /// Copies `buf` after the written bytes: everything but its first four bytes, then (after
+    /// a release fence) those four. An append is one or more whole frames, so the last four
+    /// bytes copied are the first frame's length, and a process killed during the copy
+    /// leaves a zero length where the append starts, which readers take as the end
+    /// ([`crate::frame::FrameReader::zero_length_ends`]).
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        let at = self.len;
+        self.reserve(at + buf.len() as u64)?;
+        let split = buf.len().min(4);
+        // On failure (mapping a window failed) what was copied lies past the end, behind a
+        // zero length, and the next append overwrites it.
+        self.copy_at(at + split as u64, &buf[split..])?;
+        std::sync::atomic::fence(std::sync::atomic::Ordering::Release);
+        self.copy_at(at, &buf[..split])?;
+        self.len = at + buf.len() as u64;
+        Ok(())
+    }
+
+    fn sync_data(&mut self) -> io::Result<()> {
+        // fdatasync writes back every dirty page of the file, those dirtied through the map
+        // included (they are the same page-cache pages).
+        self.file.sync_data()
+    }
+
+    fn start_writeback(&mut self, offset: u64, len: u64) {
+        super::start_writeback(&self.file, offset, len);
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        self.map = None;
+        self.file.set_len(self.len)?;
+        self.allocated = self.len;
+        self.file.sync_data()
+    }
+
+    fn cut_back(&mut self, len: u64) -> Option<io::Result<()>> {
+        // Appends never leave a partial write behind `len` (see `write_all`).
+        Some(match len == self.len {
+            true => Ok(()),
+            false => Err(io::Error::other(format!(
+                "cannot cut a mapped log back to {len} bytes: {} are written",
+                self.len
+            ))),
+        })
+    }
+}
+
+impl Drop for MappedLogFile {
+    fn drop(&mut self) {
+        // Best effort: a file dropped without `finish` (a failed write, a process that never
+        // closed the database) keeps its zero tail, which recovery reads as the end.
+        if self.allocated != self.len {
+            self.map = None;
+            let _ = self.file.set_len(self.len);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn appends_across_windows_read_back_exactly_and_finish_cuts_the_zero_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("000001.log");
+        let mut f = MappedLogFile::create_new(&path).unwrap();
+        let mut expected = Vec::new();
+        // Appends of 1 byte to more than a window, so some straddle a window boundary and one
+        // spans several; each is distinct so a misplaced copy shows.
+        for (i, n) in [1usize, 3, 4, 5, 4095, 700_000, 1 << 20, 3 << 20, 17]
+            .iter()
+            .enumerate()
+        {
+            let chunk: Vec<u8> = (0..*n).map(|j| (i * 31 + j * 7 % 251) as u8 | 1).collect();
+            f.write_all(&chunk).unwrap();
+            expected.extend_from_slice(&chunk);
+            let size = std::fs::metadata(&path).unwrap().len();
+            assert_eq!(
+                size % WINDOW_BYTES,
+                0,
+                "a live file grows a window at a time"
+            );
+            assert!(size >= expected.len() as u64);
+            let on_disk = std::fs::read(&path).unwrap();
+            assert_eq!(
+                &on_disk[..expected.len()],
+                &expected[..],
+                "after append {i}"
+            );
+            assert!(
+                on_disk[expected.len()..].iter().all(|&b| b == 0),
+                "zero tail"
+            );
+        }
+        assert!(f.cut_back(expected.len() as u64).unwrap().is_ok());
+        assert!(f.cut_back(1).unwrap().is_err());
+        f.finish().unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), expected);
+    }
+
+    #[test]
+    fn a_dropped_file_that_was_not_finished_gives_back_its_zero_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("000001.log");
+        let mut f = MappedLogFile::create_new(&path).unwrap();
+        f.write_all(b"abc").unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), WINDOW_BYTES);
+        drop(f);
+        assert_eq!(std::fs::read(&path).unwrap(), b"abc");
+    }
+}
