@@ -180,7 +180,10 @@ mod tests {
         let path = Path::new("000007.log");
         let mut head = crate::frame::file_header(LOG_MAGIC, LOG_FORMAT_VERSION);
         head.extend_from_slice(&[0; 64]);
-        assert_eq!(check_log_header(path, &head).unwrap(), Some(LOG_FORMAT_VERSION));
+        assert_eq!(
+            check_log_header(path, &head).unwrap(),
+            Some(LOG_FORMAT_VERSION)
+        );
         head[..4].fill(0);
         assert_eq!(check_log_header(path, &head).unwrap(), None);
         head[..FILE_HEADER_LEN].fill(0);

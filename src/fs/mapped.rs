@@ -54,20 +54,35 @@ impl std::fmt::Debug for MappedLogFile {
 }
 
 impl MappedLogFile {
-    /// Creates `path`, failing if it exists.
-    pub fn create_new(path: &Path) -> io::Result<MappedLogFile> {
+    /// Creates `path`, failing if it exists, with its first window allocated. `Ok(None)` (and
+    /// no file) when the file system cannot allocate space (`fallocate` unsupported): the
+    /// caller then appends with `write`.
+    pub fn create_new(path: &Path) -> io::Result<Option<MappedLogFile>> {
         let file = File::options()
             .read(true)
             .write(true)
             .create_new(true)
             .open(path)?;
-        Ok(MappedLogFile {
+        let mut f = MappedLogFile {
             file,
             len: 0,
             allocated: 0,
             map: None,
             map_start: 0,
-        })
+        };
+        match f.reserve(WINDOW_BYTES) {
+            Ok(()) => Ok(Some(f)),
+            Err(e) if unsupported(&e) => {
+                drop(f);
+                std::fs::remove_file(path)?;
+                Ok(None)
+            }
+            Err(e) => {
+                drop(f);
+                let _ = std::fs::remove_file(path);
+                Err(e)
+            }
+        }
     }
 
     /// Makes the file at least `end` bytes long, in whole windows of allocated blocks.
@@ -128,6 +143,14 @@ impl MappedLogFile {
         }
         Ok(())
     }
+}
+
+/// True for the errors of a file system that has no `fallocate`.
+fn unsupported(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS)
+    )
 }
 
 impl WritableFile for MappedLogFile {
@@ -197,7 +220,7 @@ mod tests {
     fn appends_across_windows_read_back_exactly_and_finish_cuts_the_zero_tail() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("000001.log");
-        let mut f = MappedLogFile::create_new(&path).unwrap();
+        let mut f = MappedLogFile::create_new(&path).unwrap().unwrap();
         let mut expected = Vec::new();
         // Appends of 1 byte to more than a window, so some straddle a window boundary and one
         // spans several; each is distinct so a misplaced copy shows.
@@ -236,7 +259,7 @@ mod tests {
     fn a_dropped_file_that_was_not_finished_gives_back_its_zero_tail() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("000001.log");
-        let mut f = MappedLogFile::create_new(&path).unwrap();
+        let mut f = MappedLogFile::create_new(&path).unwrap().unwrap();
         f.write_all(b"abc").unwrap();
         assert_eq!(std::fs::metadata(&path).unwrap().len(), WINDOW_BYTES);
         drop(f);

@@ -120,7 +120,10 @@ impl FileSystem for OsFileSystem {
 
     #[cfg(target_os = "linux")]
     fn create_log(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
-        Ok(Box::new(MappedLogFile::create_new(path)?))
+        match MappedLogFile::create_new(path)? {
+            Some(mapped) => Ok(Box::new(mapped)),
+            None => self.create_new(path),
+        }
     }
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
