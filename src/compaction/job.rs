@@ -176,11 +176,7 @@ fn subcompact(job: &Job, ctx: &JobContext, range: &KeyRange) -> Result<SubOutcom
     });
     let sources = job
         .segments()
-        .map(|s| {
-            s.segment
-                .range(lower.clone(), upper.clone())
-                .release_behind()
-        })
+        .map(|s| s.segment.range(lower.clone(), upper.clone()))
         .collect();
     let mut merged = MergedEntries::new(sources)?;
     let version = ctx.version;

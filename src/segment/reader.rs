@@ -27,8 +27,12 @@ const SNAPPY_EXPANSION_MAX: usize = 32;
 
 /// An open, immutable segment file.
 ///
-/// The index is decoded into memory at open; data blocks are read from a memory map on
-/// demand and their checksums verified on every read.
+/// The index is decoded into memory at open. Data blocks are read on demand with `pread` into
+/// buffers of their own and their checksums verified on every read; only the bloom filter is
+/// read through a memory map. Reading blocks through the map instead cost a page-table entry
+/// per page ever read, and those pages counted as the process's resident memory for as long
+/// as the segment was open (fault-around maps 64 KiB per fault): a read-heavy process's peak
+/// memory grew with the data it had read (BENCHMARKS.md, "Peak memory").
 ///
 /// # Concurrency
 /// `Segment` is `Send + Sync` and never mutated after [`Segment::open`]; share it with
@@ -37,6 +41,7 @@ const SNAPPY_EXPANSION_MAX: usize = 32;
 pub struct Segment {
     id: SegmentId,
     path: PathBuf,
+    file: File,
     mmap: Mmap,
     props: Properties,
     index: BlockIndex,
@@ -65,6 +70,7 @@ impl Segment {
         let segment = Segment {
             id,
             path: path.to_path_buf(),
+            file,
             mmap,
             props,
             index,
@@ -137,7 +143,7 @@ impl Segment {
 
     /// The first entry `>= target` in the block, which the index promises exists.
     fn seek_in_block(&self, handle: BlockHandle, target: &[u8]) -> Result<Entry> {
-        let contents = self.file_view().block(handle)?;
+        let contents = self.data_block(handle)?;
         let found = BlockView::parse(&contents)
             .and_then(|b| b.seek(target, key::compare_internal))
             .map_err(|m| self.corrupt(handle.offset, m.0))?;
@@ -162,7 +168,6 @@ impl Segment {
             upper,
             front: Front::Unpositioned,
             back: Cursor::Unpositioned,
-            release_from: None,
         }
     }
 
@@ -205,7 +210,7 @@ impl Segment {
 
     /// Reads one data block, verifying its checksum, and decodes all its entries.
     pub fn read_block_entries(&self, handle: BlockHandle) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        let contents = self.file_view().block(handle)?;
+        let contents = self.data_block(handle)?;
         BlockView::parse(&contents)
             .and_then(|b| b.entries())
             .map_err(|m| self.corrupt(handle.offset, m.0))
@@ -217,8 +222,8 @@ impl Segment {
         let Some(handle) = self.index.handle(block_no) else {
             return Ok(None);
         };
-        let bytes = self.file_view().block_bytes(handle)?;
-        let layout = BlockView::parse(bytes.slice(self))
+        let bytes = self.data_block(handle)?;
+        let layout = BlockView::parse(&bytes)
             .map_err(|m| self.corrupt(handle.offset, m.0))?
             .layout();
         Ok(Some(LoadedBlock {
@@ -227,6 +232,29 @@ impl Segment {
             bytes,
             layout,
         }))
+    }
+
+    /// A data block's uncompressed contents: read with `pread` (see [`Segment`]), checked
+    /// to lie before the footer and against its checksum, decompressed if stored compressed.
+    fn data_block(&self, handle: BlockHandle) -> Result<Vec<u8>> {
+        let view = self.file_view();
+        let limit = view.footer_offset() as u64;
+        let Some(end) = handle.end_with_trailer().filter(|&end| end <= limit) else {
+            let detail = format!("block handle {handle:?} points past offset {limit}");
+            return Err(self.corrupt(handle.offset, detail));
+        };
+        // In bounds of the mapped file, so this fits in usize.
+        let mut buf = vec![0; (end - handle.offset) as usize];
+        read_exact_at(&self.file, &mut buf, handle.offset).at(&self.path)?;
+        let size = handle.size_bytes as usize;
+        let kind = view.check_trailer(handle, &buf[..size], &buf[size..])?;
+        match kind {
+            BLOCK_RAW => {
+                buf.truncate(size);
+                Ok(buf)
+            }
+            _ => view.decompress(&buf[..size], handle.offset),
+        }
     }
 
     fn block_entries(&self, block_no: usize) -> Result<Vec<Entry>> {
@@ -283,37 +311,32 @@ impl<'a> FileView<'a> {
         // In bounds of the mapped file, so these fit in usize.
         let start = handle.offset as usize;
         let end = start + handle.size_bytes as usize;
-        let mut r = Reader::new(self.bytes.get(end..).unwrap_or_default());
-        let (kind, crc) = (r.u8().unwrap_or(u8::MAX), r.u32().unwrap_or(0));
         let stored = self.bytes.get(start..end).unwrap_or_default();
+        let trailer = self.bytes.get(end..).unwrap_or_default();
+        Ok((stored, self.check_trailer(handle, stored, trailer)?))
+    }
+
+    /// The compression type from a block's trailer, once the checksum over the stored bytes
+    /// and that type matches; a known type only.
+    fn check_trailer(&self, handle: BlockHandle, stored: &[u8], trailer: &[u8]) -> Result<u8> {
+        let mut r = Reader::new(trailer);
+        let (kind, crc) = (r.u8().unwrap_or(u8::MAX), r.u32().unwrap_or(0));
         if coding::crc32(&[stored, &[kind]]) != crc {
             return Err(self.corrupt(handle.offset, "block checksum mismatch"));
         }
-        Ok((stored, kind))
+        match kind {
+            BLOCK_RAW | BLOCK_SNAPPY => Ok(kind),
+            other => Err(self.corrupt(handle.offset, format!("unknown compression type {other}"))),
+        }
     }
 
-    /// A block's uncompressed contents, checksum verified.
+    /// A block's uncompressed contents, checksum verified: borrowed from the map when stored
+    /// raw (the index and properties blocks, read once at open).
     fn block(&self, handle: BlockHandle) -> Result<Cow<'a, [u8]>> {
-        Ok(match self.block_bytes(handle)? {
-            BlockBytes::Mapped(range) => Cow::Borrowed(self.bytes.get(range).unwrap_or_default()),
-            BlockBytes::Owned(bytes) => Cow::Owned(bytes),
-        })
-    }
-
-    /// A block's uncompressed contents, checksum verified, as where they lie in the file (a
-    /// raw block) or a buffer (a decompressed one), so a cursor can keep them without a
-    /// borrow.
-    fn block_bytes(&self, handle: BlockHandle) -> Result<BlockBytes> {
         let (stored, kind) = self.checked_stored(handle, self.footer_offset() as u64)?;
         match kind {
-            BLOCK_RAW => {
-                let start = handle.offset as usize;
-                Ok(BlockBytes::Mapped(start..start + stored.len()))
-            }
-            BLOCK_SNAPPY => self
-                .decompress(stored, handle.offset)
-                .map(BlockBytes::Owned),
-            other => Err(self.corrupt(handle.offset, format!("unknown compression type {other}"))),
+            BLOCK_RAW => Ok(Cow::Borrowed(stored)),
+            _ => self.decompress(stored, handle.offset).map(Cow::Owned),
         }
     }
 
@@ -375,29 +398,6 @@ pub struct SegmentIter {
     upper: Bound<Vec<u8>>,
     front: Front,
     back: Cursor,
-    /// Set by [`SegmentIter::release_behind`]: where the pages not yet released start.
-    release_from: Option<usize>,
-}
-
-/// How many bytes a releasing iterator reads past before it releases them: a compaction with
-/// two subcompactions holds up to this much of each input twice (one `madvise` per step).
-const RELEASE_EVERY_BYTES: usize = 256 << 10;
-
-/// The uncompressed bytes of one data block: borrowed from the segment's map when stored
-/// raw, decompressed into a buffer otherwise.
-#[derive(Debug)]
-enum BlockBytes {
-    Mapped(Range<usize>),
-    Owned(Vec<u8>),
-}
-
-impl BlockBytes {
-    fn slice<'s>(&'s self, segment: &'s Segment) -> &'s [u8] {
-        match self {
-            BlockBytes::Mapped(range) => segment.mmap.get(range.clone()).unwrap_or_default(),
-            BlockBytes::Owned(bytes) => bytes,
-        }
-    }
 }
 
 /// A data block a cursor reads, checked once when loaded.
@@ -406,7 +406,7 @@ struct LoadedBlock {
     block: usize,
     /// Where the block starts in the file, for corruption errors.
     offset: u64,
-    bytes: BlockBytes,
+    bytes: Vec<u8>,
     layout: Layout,
 }
 
@@ -446,7 +446,7 @@ impl BlockCursor {
 
     /// Decodes the next entry into `key` and `value`; false at the end of the block.
     fn advance(&mut self, segment: &Segment) -> Result<bool> {
-        let view = BlockView::with_layout(self.loaded.bytes.slice(segment), self.loaded.layout);
+        let view = BlockView::with_layout(&self.loaded.bytes, self.loaded.layout);
         if self.next >= view.entries_len() {
             return Ok(false);
         }
@@ -459,13 +459,13 @@ impl BlockCursor {
     }
 
     /// The entry decoded last, copied out.
-    fn entry(&self, segment: &Segment) -> Entry {
-        (self.key.clone(), self.value(segment).to_vec())
+    fn entry(&self) -> Entry {
+        (self.key.clone(), self.value().to_vec())
     }
 
     /// The value of the entry decoded last.
-    fn value<'s>(&'s self, segment: &'s Segment) -> &'s [u8] {
-        let view = BlockView::with_layout(self.loaded.bytes.slice(segment), self.loaded.layout);
+    fn value(&self) -> &[u8] {
+        let view = BlockView::with_layout(&self.loaded.bytes, self.loaded.layout);
         view.value(self.value.clone())
     }
 }
@@ -503,26 +503,6 @@ fn below_lower(ikey: &[u8], lower: &Bound<Vec<u8>>) -> bool {
 }
 
 impl SegmentIter {
-    /// Makes the front release the pages of blocks it has read (see
-    /// [`Segment::release_pages`]): for a compaction, which reads each input once from start
-    /// to end, so that its inputs do not stay resident as they are read.
-    pub fn release_behind(mut self) -> Self {
-        self.release_from = Some(0);
-        self
-    }
-
-    /// Releases what lies before `offset` once a megabyte or more has been read.
-    fn release_before(&mut self, offset: u64) {
-        let Some(from) = self.release_from else {
-            return;
-        };
-        let to = usize::try_from(offset).unwrap_or(usize::MAX);
-        if to.saturating_sub(from) >= RELEASE_EVERY_BYTES {
-            self.segment.release_pages(from..to);
-            self.release_from = Some(to);
-        }
-    }
-
     /// Loads the first block that can hold an entry at or after the lower bound and moves to
     /// the restart point the bound lies after; [`SegmentIter::step_front`] skips the rest.
     fn position_front(&self) -> Result<Front> {
@@ -540,7 +520,7 @@ impl SegmentIter {
         };
         let next = match target {
             None => 0,
-            Some(k) => BlockView::with_layout(loaded.bytes.slice(seg), loaded.layout)
+            Some(k) => BlockView::with_layout(&loaded.bytes, loaded.layout)
                 .seek_start(k, key::compare_internal)
                 .map_err(|m| seg.corrupt(loaded.offset, m.0))?,
         };
@@ -580,9 +560,7 @@ impl SegmentIter {
                 let Some(next) = self.segment.load_block(cursor.loaded.block + 1)? else {
                     return Ok(false);
                 };
-                let offset = next.offset;
                 *cursor = BlockCursor::at(next, 0);
-                self.release_before(offset);
                 continue;
             }
             if below_lower(&cursor.key, &self.lower) {
@@ -597,7 +575,7 @@ impl SegmentIter {
             return Ok(None);
         }
         match &self.front {
-            Front::At(cursor) => Ok(Some(cursor.entry(&self.segment))),
+            Front::At(cursor) => Ok(Some(cursor.entry())),
             _ => Ok(None),
         }
     }
@@ -625,7 +603,7 @@ impl SegmentIter {
     /// The value of the entry [`SegmentIter::advance`] moved to (empty when there is none).
     pub fn value(&self) -> &[u8] {
         match &self.front {
-            Front::At(cursor) => cursor.value(&self.segment),
+            Front::At(cursor) => cursor.value(),
             _ => &[],
         }
     }
@@ -691,5 +669,29 @@ impl DoubleEndedIterator for SegmentIter {
     fn next_back(&mut self) -> Option<Self::Item> {
         let step = self.step_back();
         settle(&mut self.back, Cursor::Done, step)
+    }
+}
+
+/// Fills `buf` from `offset` of `file`.
+fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileExt;
+        file.read_exact_at(buf, offset)
+    }
+    #[cfg(windows)]
+    {
+        use std::os::windows::fs::FileExt;
+        let (mut buf, mut offset) = (buf, offset);
+        while !buf.is_empty() {
+            match file.seek_read(buf, offset)? {
+                0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                n => {
+                    buf = &mut buf[n..];
+                    offset += n as u64;
+                }
+            }
+        }
+        Ok(())
     }
 }
