@@ -41,6 +41,9 @@ pub struct MappedLogFile {
     allocated: u64,
     map: Option<MmapMut>,
     map_start: u64,
+    /// Tests: the size past which `fallocate` is made to fail with `ENOSPC`.
+    #[cfg(test)]
+    disk_bytes: u64,
 }
 
 impl std::fmt::Debug for MappedLogFile {
@@ -69,6 +72,8 @@ impl MappedLogFile {
             allocated: 0,
             map: None,
             map_start: 0,
+            #[cfg(test)]
+            disk_bytes: u64::MAX,
         };
         match f.reserve(WINDOW_BYTES) {
             Ok(()) => Ok(Some(f)),
@@ -91,6 +96,10 @@ impl MappedLogFile {
             return Ok(());
         }
         let target = end.div_ceil(WINDOW_BYTES) * WINDOW_BYTES;
+        #[cfg(test)]
+        if target > self.disk_bytes {
+            return Err(io::Error::from_raw_os_error(libc::ENOSPC));
+        }
         let (Ok(offset), Ok(len)) = (
             i64::try_from(self.allocated),
             i64::try_from(target - self.allocated),
@@ -253,6 +262,31 @@ mod tests {
         assert!(f.cut_back(1).unwrap().is_err());
         f.finish().unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), expected);
+    }
+
+    #[test]
+    fn a_full_disk_fails_an_append_before_copying_and_the_next_append_follows_the_last() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("000001.log");
+        let mut f = MappedLogFile::create_new(&path).unwrap().unwrap();
+        f.disk_bytes = 2 * WINDOW_BYTES;
+        let first = vec![7u8; 1000];
+        f.write_all(&first).unwrap();
+        let big = vec![9u8; 2 * WINDOW_BYTES as usize];
+        let e = f.write_all(&big).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENOSPC));
+        assert!(
+            f.cut_back(1000).unwrap().is_ok(),
+            "nothing to cut: nothing was copied"
+        );
+        assert!(std::fs::read(&path).unwrap()[1000..]
+            .iter()
+            .all(|&b| b == 0));
+        f.disk_bytes = u64::MAX; // space is back
+        let next = vec![5u8; 3000];
+        f.write_all(&next).unwrap();
+        f.finish().unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), [first, next].concat());
     }
 
     #[test]
