@@ -151,6 +151,42 @@ pub fn snappy_if_smaller(
     (n <= raw.len() - raw.len() / 8).then_some(n)
 }
 
+/// Snappy's raw format can expand at most ~21.3x (a 3-byte copy element yields 64 bytes), so
+/// a claimed length past this many times the stored size is damage.
+const SNAPPY_EXPANSION_MAX: usize = 22;
+
+/// Decompresses snappy's raw format `stored` into `out` (replacing its contents), refusing a
+/// claimed length above `max_len` or above what `stored` can expand to, so a damaged length
+/// cannot make a reader allocate gigabytes. `what` names the thing in errors ("block",
+/// "body"). Segment blocks and commit log records both use this.
+pub fn snappy_decompress(
+    stored: &[u8],
+    out: &mut Vec<u8>,
+    max_len: usize,
+    what: &str,
+) -> Result<(), String> {
+    let bad = |e: snap::Error| format!("snappy {what}: {e}");
+    let len = snap::raw::decompress_len(stored).map_err(bad)?;
+    if len
+        > stored
+            .len()
+            .saturating_mul(SNAPPY_EXPANSION_MAX)
+            .min(max_len)
+    {
+        return Err(format!(
+            "snappy {what} claims {len} bytes from {} stored",
+            stored.len()
+        ));
+    }
+    out.clear();
+    out.resize(len, 0);
+    let n = snap::raw::Decoder::new()
+        .decompress(stored, out)
+        .map_err(bad)?;
+    out.truncate(n);
+    Ok(())
+}
+
 /// Drops a reusable buffer's allocation once it is over 1 MiB, so that one huge record or
 /// block does not keep its size pinned in a thread-local or long-lived buffer.
 pub fn release_if_large(buf: &mut Vec<u8>) {

@@ -95,8 +95,8 @@ impl<'a> FrameReader<'a> {
     /// through a memory map into zeros, and each append copies its first four bytes (the
     /// first frame's length) last, so an append cut short by a crash leaves a zero length
     /// where it starts (`FORMAT.md`, "What a reader finds").
-    pub fn zero_length_ends(mut self) -> Self {
-        self.zero_length_ends = true;
+    pub fn zero_length_ends(mut self, on: bool) -> Self {
+        self.zero_length_ends = on;
         self
     }
 

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use super::reader::{check_log_header, decode_item};
 use super::LogItem;
 use crate::coding::Reader;
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 use crate::files::{self, FileKind};
 use crate::frame::{Frame, FrameReader, FILE_HEADER_LEN, FRAME_HEADER_LEN};
 use crate::key::SeqNo;
@@ -64,7 +64,6 @@ pub struct LogFileReader {
     buf: Vec<u8>,
     buf_offset: u64,
     pos: usize,
-    chunk: Box<[u8]>,
     /// Bytes the next [`LogFileReader::fill`] asks for.
     read_size: usize,
 }
@@ -94,7 +93,6 @@ impl LogFileReader {
             buf: Vec::new(),
             buf_offset: 0,
             pos: 0,
-            chunk: vec![0; CHUNK_BYTES].into_boxed_slice(),
             read_size: READ_MIN_BYTES,
         }))
     }
@@ -126,7 +124,7 @@ impl LogFileReader {
         let (mut fresh, mut finished) = (false, false);
         loop {
             let frame = FrameReader::new(&self.buf, self.pos)
-                .zero_length_ends()
+                .zero_length_ends(true)
                 .next_frame();
             match frame {
                 Frame::Record { offset, payload } => {
@@ -231,33 +229,20 @@ impl LogFileReader {
             self.buf_offset += self.pos as u64;
             self.pos = 0;
         }
-        let at = self.buf_offset + self.buf.len() as u64;
-        let chunk = &mut self.chunk[..self.read_size];
-        let n = read_at(&self.file, chunk, at).at(&self.path)?;
-        self.buf.extend_from_slice(&chunk[..n]);
+        // Read straight into the buffer's new tail, then cut it to what arrived.
+        let have = self.buf.len();
+        let at = self.buf_offset + have as u64;
+        self.buf.resize(have + self.read_size, 0);
+        let n = match crate::fs::read_at(&self.file, &mut self.buf[have..], at) {
+            Ok(n) => n,
+            Err(e) => {
+                self.buf.truncate(have);
+                return Err(Error::io(&self.path, e));
+            }
+        };
+        self.buf.truncate(have + n);
         self.read_size = (self.read_size * 2).min(CHUNK_BYTES);
         Ok(n > 0)
-    }
-}
-
-/// Reads up to `buf.len()` bytes at `offset`, retrying interrupted reads.
-fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileExt;
-        loop {
-            match file.read_at(buf, offset) {
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                other => return other,
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        use std::io::{Read, Seek, SeekFrom};
-        let mut file = file;
-        file.seek(SeekFrom::Start(offset))?;
-        file.read(buf)
     }
 }
 

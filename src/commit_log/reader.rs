@@ -113,7 +113,7 @@ impl LogFile {
         let Some(version) = check_log_header(&self.path, &self.data)? else {
             return Ok(TailState::Incomplete { offset: 0 });
         };
-        let mut frames = FrameReader::new(&self.data, LOG_HEADER_LEN).zero_length_ends();
+        let mut frames = FrameReader::new(&self.data, LOG_HEADER_LEN).zero_length_ends(true);
         loop {
             match frames.next_frame() {
                 Frame::Record { offset, payload } => f(self.decode(offset, payload, version)?)?,

@@ -4,7 +4,9 @@
 use std::cell::RefCell;
 
 use crate::batch::{Op, WriteBatch};
-use crate::coding::{put_bytes, put_varint, release_if_large, snappy_if_smaller, Reader};
+use crate::coding::{
+    put_bytes, put_varint, release_if_large, snappy_decompress, snappy_if_smaller, Reader,
+};
 use crate::key::{SeqNo, ValueKind, SEQNO_MAX};
 use crate::options::Compression;
 
@@ -240,7 +242,8 @@ fn decode_encoded_body(stored: &[u8], count: u32) -> Result<Body, (usize, String
         }
         Some(BodyEncoding::Snappy) => DECOMPRESSED.with(|cell| {
             let raw = &mut *cell.borrow_mut();
-            decompress(body, raw).map_err(|detail| (AT + 1, detail))?;
+            snappy_decompress(body, raw, crate::frame::FRAME_PAYLOAD_MAX, "body")
+                .map_err(|detail| (AT + 1, detail))?;
             let decoded = decode_body(raw, count, 3).map_err(|(at, detail)| {
                 let detail = format!("{detail} (byte {at} of the decompressed body)");
                 (AT + 1, detail)
@@ -250,30 +253,6 @@ fn decode_encoded_body(stored: &[u8], count: u32) -> Result<Body, (usize, String
         }),
         None => Err((AT, format!("unknown body encoding {encoding}"))),
     }
-}
-
-/// Decompresses snappy's raw format into `raw`, refusing a claimed length no snappy input of
-/// this size can produce (so a damaged length cannot make a reader allocate gigabytes): a
-/// 3-byte copy element yields at most 64 bytes.
-fn decompress(stored: &[u8], raw: &mut Vec<u8>) -> Result<(), String> {
-    let len = snap::raw::decompress_len(stored).map_err(|e| format!("snappy body: {e}"))?;
-    let bound = stored
-        .len()
-        .saturating_mul(22)
-        .min(crate::frame::FRAME_PAYLOAD_MAX);
-    if len > bound {
-        return Err(format!(
-            "snappy body claims {len} bytes from {} stored",
-            stored.len()
-        ));
-    }
-    raw.clear();
-    raw.resize(len, 0);
-    let n = snap::raw::Decoder::new()
-        .decompress(stored, raw)
-        .map_err(|e| format!("snappy body: {e}"))?;
-    raw.truncate(n);
-    Ok(())
 }
 
 /// Operations and (from version 2 on) acknowledgements, which must end exactly at the end of

@@ -21,7 +21,7 @@ use super::cursor::to_change_batch;
 use super::{ChangeBatch, KeyFilter, Start};
 use crate::commit_log::{LogFileReader, LogRecord, NextRecord, RecordWindow};
 use crate::error::{Error, Result};
-use crate::files::{self, FileKind};
+use crate::files;
 use crate::key::SeqNo;
 
 /// The longest a follower sleeps between two looks at the disk.
@@ -136,7 +136,10 @@ impl Follower {
                 return self.accept(record).map(Some);
             }
             let current = self.reader.as_ref().map_or(0, |(n, _)| *n);
-            let Some(newer) = log_numbers(&self.dir)?.into_iter().find(|&n| n > current) else {
+            let Some(newer) = files::log_numbers(&self.dir)?
+                .into_iter()
+                .find(|&n| n > current)
+            else {
                 return Ok(None); // the newest file ends here: not yet
             };
             // The last append to the current file may have landed after our read and before
@@ -194,7 +197,7 @@ impl Follower {
     }
 
     fn open_nth(&mut self, i: usize) -> Result<()> {
-        match log_numbers(&self.dir)?.get(i) {
+        match files::log_numbers(&self.dir)?.get(i) {
             Some(&n) => self.open_number(n),
             None => Ok(()),
         }
@@ -226,7 +229,7 @@ impl Follower {
 
     /// Positions the follower after the last complete record.
     fn skip_to_end(&mut self) -> Result<()> {
-        let newest = log_numbers(&self.dir)?.last().copied();
+        let newest = files::log_numbers(&self.dir)?.last().copied();
         if let Some(n) = newest {
             self.open_number(n)?;
             while let Some(record) = self.read_current()? {
@@ -239,7 +242,7 @@ impl Follower {
     /// Positions the follower at the newest file whose first record is older than `time_us`;
     /// records before that time are then skipped.
     fn seek_time(&mut self, time_us: u64) -> Result<()> {
-        let numbers = log_numbers(&self.dir)?;
+        let numbers = files::log_numbers(&self.dir)?;
         let mut start = numbers.first().copied();
         for &n in numbers.iter().rev() {
             if first_record(&self.dir, n)?.is_some_and(|r| r.commit_time_us < time_us) {
@@ -255,22 +258,9 @@ impl Follower {
     }
 }
 
-/// The numbers of the log files in `dir`, ascending.
-fn log_numbers(dir: &Path) -> Result<Vec<u64>> {
-    let mut out: Vec<u64> = files::list(dir)?
-        .into_iter()
-        .filter_map(|k| match k {
-            FileKind::Log(n) => Some(n),
-            _ => None,
-        })
-        .collect();
-    out.sort_unstable();
-    Ok(out)
-}
-
 /// Every log file with the first sequence number of its first record, if it has one.
 fn first_seqnos(dir: &Path) -> Result<Vec<(u64, Option<SeqNo>)>> {
-    log_numbers(dir)?
+    files::log_numbers(dir)?
         .into_iter()
         .map(|n| Ok((n, first_record(dir, n)?.map(|r| r.first_seqno))))
         .collect()

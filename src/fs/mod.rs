@@ -17,7 +17,7 @@ use std::path::Path;
 
 pub use fault::{FaultInjectingFs, FaultKind};
 #[cfg(target_os = "linux")]
-pub use mapped::{MappedLogFile, WINDOW_BYTES as LOG_WINDOW_BYTES};
+use mapped::MappedLogFile;
 
 /// A file opened for appending.
 pub trait WritableFile: Send + fmt::Debug {
@@ -147,6 +147,36 @@ impl FileSystem for OsFileSystem {
     fn create_dir_all(&self, path: &Path) -> io::Result<()> {
         std::fs::create_dir_all(path)
     }
+}
+
+/// Reads up to `buf.len()` bytes at `offset` of `file` without moving its position (`pread`),
+/// retrying interrupted reads; 0 at the end of the file.
+pub(crate) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    loop {
+        #[cfg(unix)]
+        let read = std::os::unix::fs::FileExt::read_at(file, buf, offset);
+        #[cfg(windows)]
+        let read = std::os::windows::fs::FileExt::seek_read(file, buf, offset);
+        match read {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+/// Fills `buf` from `offset` of `file` ([`read_at`] until full; the file ending first is
+/// `UnexpectedEof`).
+pub(crate) fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> io::Result<()> {
+    while !buf.is_empty() {
+        match read_at(file, buf, offset)? {
+            0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+            n => {
+                buf = &mut buf[n..];
+                offset += n as u64;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Bytes between two writeback hints ([`WritebackHints`]).

@@ -29,10 +29,7 @@ pub(super) enum FrameEvent<'a> {
 /// ([`FrameReader::zero_length_ends`]).
 pub(super) fn walk(data: &[u8], start: usize, log: bool) -> Vec<FrameEvent<'_>> {
     let mut events = Vec::new();
-    let reader_at = |pos| match log {
-        true => FrameReader::new(data, pos).zero_length_ends(),
-        false => FrameReader::new(data, pos),
-    };
+    let reader_at = |pos| FrameReader::new(data, pos).zero_length_ends(log);
     let mut reader = reader_at(start);
     loop {
         match reader.next_frame() {

@@ -17,13 +17,13 @@ use crate::coding::{self, Reader};
 use crate::error::{Error, IoContext, Result};
 use crate::key::{self, SeqNo, ValueKind, SEQNO_MAX};
 
+thread_local! {
+    /// Per thread: a data block's stored bytes and trailer as read from the file.
+    static STORED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// One decoded entry: encoded internal key and value.
 type Entry = (Vec<u8>, Vec<u8>);
-
-/// A snappy block cannot expand more than ~21x (a 3-byte copy yields at most 64 bytes), so a
-/// claimed length beyond 32x the stored size is corruption, and refusing it keeps a damaged
-/// length from turning into a giant allocation.
-const SNAPPY_EXPANSION_MAX: usize = 32;
 
 /// An open, immutable segment file.
 ///
@@ -243,18 +243,22 @@ impl Segment {
             let detail = format!("block handle {handle:?} points past offset {limit}");
             return Err(self.corrupt(handle.offset, detail));
         };
-        // In bounds of the mapped file, so this fits in usize.
-        let mut buf = vec![0; (end - handle.offset) as usize];
-        read_exact_at(&self.file, &mut buf, handle.offset).at(&self.path)?;
-        let size = handle.size_bytes as usize;
-        let kind = view.check_trailer(handle, &buf[..size], &buf[size..])?;
-        match kind {
-            BLOCK_RAW => {
-                buf.truncate(size);
-                Ok(buf)
-            }
-            _ => view.decompress(&buf[..size], handle.offset),
-        }
+        // The stored bytes go to a per-thread buffer (no allocation or zeroing per read);
+        // only the block handed out is allocated. In bounds of the mapped file, so the
+        // length fits in usize.
+        STORED.with(|cell| {
+            let buf = &mut *cell.borrow_mut();
+            buf.resize((end - handle.offset) as usize, 0);
+            crate::fs::read_exact_at(&self.file, buf, handle.offset).at(&self.path)?;
+            let size = handle.size_bytes as usize;
+            let kind = view.check_trailer(handle, &buf[..size], &buf[size..])?;
+            let block = match kind {
+                BLOCK_RAW => Ok(buf[..size].to_vec()),
+                _ => view.decompress(&buf[..size], handle.offset),
+            };
+            coding::release_if_large(buf);
+            block
+        })
     }
 
     fn block_entries(&self, block_no: usize) -> Result<Vec<Entry>> {
@@ -341,14 +345,10 @@ impl<'a> FileView<'a> {
     }
 
     fn decompress(&self, stored: &[u8], offset: u64) -> Result<Vec<u8>> {
-        let bad = |e: snap::Error| self.corrupt(offset, format!("snappy block: {e}"));
-        let len = snap::raw::decompress_len(stored).map_err(bad)?;
-        if len > stored.len().saturating_mul(SNAPPY_EXPANSION_MAX) + 64 {
-            return Err(self.corrupt(offset, format!("snappy block claims {len} bytes")));
-        }
-        snap::raw::Decoder::new()
-            .decompress_vec(stored)
-            .map_err(bad)
+        let mut out = Vec::new();
+        coding::snappy_decompress(stored, &mut out, usize::MAX, "block")
+            .map_err(|detail| self.corrupt(offset, detail))?;
+        Ok(out)
     }
 
     fn properties(&self, handle: BlockHandle) -> Result<Properties> {
@@ -669,29 +669,5 @@ impl DoubleEndedIterator for SegmentIter {
     fn next_back(&mut self) -> Option<Self::Item> {
         let step = self.step_back();
         settle(&mut self.back, Cursor::Done, step)
-    }
-}
-
-/// Fills `buf` from `offset` of `file`.
-fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileExt;
-        file.read_exact_at(buf, offset)
-    }
-    #[cfg(windows)]
-    {
-        use std::os::windows::fs::FileExt;
-        let (mut buf, mut offset) = (buf, offset);
-        while !buf.is_empty() {
-            match file.seek_read(buf, offset)? {
-                0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
-                n => {
-                    buf = &mut buf[n..];
-                    offset += n as u64;
-                }
-            }
-        }
-        Ok(())
     }
 }
