@@ -285,11 +285,17 @@ mod tests {
         frame
     }
 
+    /// Log file 1 of a fresh directory, its writer and its path.
+    fn new_log() -> (tempfile::TempDir, LogWriter, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let w = LogWriter::create(&crate::fs::OsFileSystem, dir.path(), 1).unwrap();
+        let path = crate::files::log_path(dir.path(), 1);
+        (dir, w, path)
+    }
+
     #[test]
     fn a_growing_file_is_read_record_by_record_and_a_half_frame_is_pending() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut w = LogWriter::create(&crate::fs::OsFileSystem, dir.path(), 1).unwrap();
-        let path = crate::files::log_path(dir.path(), 1);
+        let (_dir, mut w, path) = new_log();
         let mut r = LogFileReader::open(&path).unwrap().unwrap();
         assert!(matches!(
             r.next_record(RecordWindow::ALL).unwrap(),
@@ -335,9 +341,7 @@ mod tests {
 
     #[test]
     fn a_reader_at_a_zero_tail_sees_each_later_append_and_a_zero_length_as_not_yet() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut w = LogWriter::create(&crate::fs::OsFileSystem, dir.path(), 1).unwrap();
-        let path = crate::files::log_path(dir.path(), 1);
+        let (_dir, mut w, path) = new_log();
         let mut r = LogFileReader::open(&path).unwrap().unwrap();
         for n in 1..=3 {
             w.append(&frame_for(n, "k")).unwrap();
@@ -357,9 +361,7 @@ mod tests {
 
     #[test]
     fn a_damaged_frame_waits_in_the_newest_file_and_is_corruption_once_a_newer_file_exists() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut w = LogWriter::create(&crate::fs::OsFileSystem, dir.path(), 1).unwrap();
-        let path = crate::files::log_path(dir.path(), 1);
+        let (dir, mut w, path) = new_log();
         w.append(&frame_for(1, "a")).unwrap();
         let mut f2 = frame_for(2, "b");
         let last = f2.len() - 1;
