@@ -30,6 +30,9 @@ pub(crate) struct LogState {
     /// The last sequence number handed out.
     pub last_seqno: SeqNo,
     frames: Vec<u8>,
+    /// The number of the log file a rotation switched memtables for but has not created
+    /// yet ([`open_pending_log`]); nothing is appended while it is set.
+    pending_log: Option<u64>,
 }
 
 impl LogState {
@@ -38,6 +41,7 @@ impl LogState {
             writer,
             last_seqno,
             frames: Vec::new(),
+            pending_log: None,
         }
     }
 }
@@ -217,6 +221,7 @@ fn now_us() -> u64 {
 /// Rotates a full memtable; waits while too many immutable memtables await flush.
 fn make_room(inner: &Inner, log: &mut LogState) -> Result<()> {
     throttle(inner)?;
+    open_pending_log(inner, log)?;
     loop {
         let sv = inner.super_version.load();
         if sv.mem.size_bytes() < inner.opts.memtable_size_bytes {
@@ -317,13 +322,15 @@ pub(crate) fn wait_bg(
 }
 
 /// Makes the memtable immutable and starts a new memtable and a new log file.
+///
+/// The memtables switch first, so the flush thread starts on the full one while this thread
+/// makes the old log file durable (an `fdatasync`, tens of milliseconds): the flush then
+/// ends that much sooner relative to the writers, and the memory they gather meanwhile in
+/// the new memtable is that much smaller. Appends wait until the new file exists
+/// ([`open_pending_log`]).
 fn rotate(inner: &Inner, log: &mut LogState) -> Result<()> {
-    // The old file is complete: make it durable, at its exact length, before a newer file
-    // exists, so that only the newest log file can ever have a torn or zero tail.
-    log.writer.finish().map_err(|e| sticky(&e))?;
+    open_pending_log(inner, log)?;
     let number = inner.versions.lock().new_file_number();
-    log.writer = LogWriter::create(&**inner.opts.file_system_value(), &inner.dir, number)?;
-    inner.feed.logs.lock().push(number, log.last_seqno + 1);
     let _guard = inner.sv_lock.lock();
     let sv = inner.super_version.load_full();
     let mut imms = sv.imms.clone();
@@ -335,6 +342,28 @@ fn rotate(inner: &Inner, log: &mut LogState) -> Result<()> {
         version: sv.version.clone(),
     }));
     drop(_guard);
+    log.pending_log = Some(number);
+    notify_bg(inner);
+    open_pending_log(inner, log)
+}
+
+/// Finishes the log file and creates the one a rotation numbered, if that is still to do
+/// (a full disk can fail it; every later write tries again before appending a byte).
+///
+/// The entries of the new memtable must be in the new file only: a flush of the old
+/// memtable names the new file as the first log to replay, and retention may then delete
+/// the old one.
+fn open_pending_log(inner: &Inner, log: &mut LogState) -> Result<()> {
+    let Some(number) = log.pending_log else {
+        return Ok(());
+    };
+    // The old file is complete: make it durable, at its exact length, before a newer file
+    // exists, so that only the newest log file can ever have a torn or zero tail. Finishing
+    // twice (after a failed creation) changes nothing.
+    log.writer.finish().map_err(|e| sticky(&e))?;
+    log.writer = LogWriter::create(&**inner.opts.file_system_value(), &inner.dir, number)?;
+    inner.feed.logs.lock().push(number, log.last_seqno + 1);
+    log.pending_log = None;
     notify_bg(inner);
     Ok(())
 }
@@ -386,7 +415,7 @@ pub(crate) fn flush_loop(inner: &Arc<Inner>) {
             return;
         };
         let started = Instant::now();
-        match flush_one(inner, &mem) {
+        match flush_one(inner, mem) {
             Ok(()) => {
                 inner.counters.flushes.fetch_add(1, Ordering::Relaxed);
                 inner
@@ -442,14 +471,18 @@ fn next_to_flush(inner: &Inner) -> Option<Arc<Memtable>> {
     }
 }
 
-fn flush_one(inner: &Inner, mem: &Arc<Memtable>) -> Result<()> {
+/// Flushes `mem` (the oldest immutable memtable) to a level-0 segment, retires it, and then
+/// applies log retention. `mem` is taken by value so that its memory is freed as soon as the
+/// segment replaces it, before the slower file deletions of retention: a writer filling the
+/// next memtable meanwhile reuses that memory instead of growing the heap.
+fn flush_one(inner: &Inner, mem: Arc<Memtable>) -> Result<()> {
     let mut edit = VersionEdit::default();
     let mut opened = Vec::new();
     if !mem.is_empty() {
         let id = inner.versions.lock().new_file_number();
         let snapshots = inner.live_snapshots();
         let (added, live) =
-            crate::flush::write_segment(&inner.dir, id, mem, snapshots, &inner.opts)?;
+            crate::flush::write_segment(&inner.dir, id, &mem, snapshots, &inner.opts)?;
         let bytes = added.meta.size_bytes;
         inner
             .counters
@@ -458,7 +491,7 @@ fn flush_one(inner: &Inner, mem: &Arc<Memtable>) -> Result<()> {
         edit.added.push(added);
         opened.push(live);
     }
-    let next_log = next_log_number(inner, mem);
+    let next_log = next_log_number(inner, &mem);
     edit.log_number = Some(next_log);
     {
         let mut vs = inner.versions.lock();
@@ -477,7 +510,16 @@ fn flush_one(inner: &Inner, mem: &Arc<Memtable>) -> Result<()> {
             return Err(e);
         }
     }
-    crate::compaction::install_current_version(inner, Some(mem));
+    crate::compaction::install_current_version(inner, Some(&mem));
+    drop(mem);
+    // The flush can end before the rotation that handed it the memtable has created the
+    // next log file (the rotation syncs the old one first), and retention keeps the newest
+    // file: wait for the new one, so the old one can go now. At close, or after a failure
+    // that stops writes, nothing creates it: the files stay for the next open to decide.
+    let newest = || inner.feed.logs.lock().files().last().map(|f| f.number);
+    if wait_bg(inner, None, || newest() >= Some(next_log)).is_err() {
+        return Ok(());
+    }
     inner
         .feed
         .flushed_log_number

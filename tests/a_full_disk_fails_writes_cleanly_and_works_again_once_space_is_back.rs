@@ -109,3 +109,39 @@ fn a_compaction_on_a_full_disk_fails_leaving_no_file_and_succeeds_later() -> Res
     assert_eq!(db.iter().count(), 300);
     Ok(())
 }
+
+/// A rotation switches memtables before it creates the next log file. When the disk has no
+/// room for that file, the write fails and so does every write until the file exists; none
+/// of them may append to the old file, whose records a flush of the old memtable hands over
+/// to its segment (recovery then starts at the file that was never created).
+#[test]
+fn a_rotation_that_cannot_create_the_next_log_fails_writes_until_it_can() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
+    let fs = FaultInjectingFs::new();
+    let db = open(dir.path(), &fs)?;
+    fill(&db, "a", 10)?;
+    fs.only_for(Some(".log"));
+    fs.set_fault(Some(FaultKind::NoSpaceForNewFiles));
+    let mut written = 10;
+    let failed = loop {
+        match db.put(format!("a{written:05}"), vec![b'x'; 100]) {
+            Ok(_) => written += 1,
+            Err(e) => break e,
+        }
+        assert!(written < 1000, "the memtable never rotated");
+    };
+    assert!(failed.is_no_space(), "{failed}");
+    let again = db.put("b", "still no room");
+    assert!(again.as_ref().is_err_and(Error::is_no_space), "{again:?}");
+    fs.set_fault(None);
+    db.put("c", "space is back")?;
+    // The old memtable's flush names the new file as the first to replay.
+    db.wait_idle()?;
+    drop(db);
+    let db = Db::open(dir.path(), Options::default())?;
+    assert_eq!(db.get("c")?, Some(b"space is back".to_vec()));
+    assert_eq!(db.get("b")?, None);
+    assert_eq!(db.get(format!("a{written:05}"))?, None);
+    assert_eq!(db.prefix("a").count(), written);
+    Ok(())
+}

@@ -23,6 +23,9 @@ pub enum FaultKind {
     SyncFails,
     /// Every write and creation fails with ENOSPC.
     NoSpace,
+    /// Every creation fails with ENOSPC; writes to files that exist succeed (a disk with room
+    /// left in the blocks its files already hold, none for a new file).
+    NoSpaceForNewFiles,
     /// Operation number k (counting from 1) and every later one fail: the process "died".
     CrashAt(u64),
 }
@@ -88,6 +91,21 @@ impl FaultInjectingFs {
 
     /// Counts an operation and returns the error to inject for it, if any.
     fn check(&self, path: &Path, is_sync: bool, is_write: bool) -> io::Result<()> {
+        self.check_op(path, is_sync, is_write, false)
+    }
+
+    /// [`FaultInjectingFs::check`] for the creation of a file.
+    fn check_create(&self, path: &Path) -> io::Result<()> {
+        self.check_op(path, false, true, true)
+    }
+
+    fn check_op(
+        &self,
+        path: &Path,
+        is_sync: bool,
+        is_write: bool,
+        is_create: bool,
+    ) -> io::Result<()> {
         let mut s = self.state.lock();
         s.ops += 1;
         let name = path.to_string_lossy();
@@ -104,6 +122,10 @@ impl FaultInjectingFs {
             Some(FaultKind::NoSpace) if is_write => {
                 Some(injected(io::ErrorKind::StorageFull, "ENOSPC"))
             }
+            Some(FaultKind::NoSpaceForNewFiles) if is_create => Some(injected(
+                io::ErrorKind::StorageFull,
+                "ENOSPC creating a file",
+            )),
             Some(FaultKind::CrashAt(k)) if s.ops >= k => {
                 Some(injected(io::ErrorKind::Other, "crashed"))
             }
@@ -190,7 +212,7 @@ impl WritableFile for FaultFile {
 
 impl FileSystem for FaultInjectingFs {
     fn create_new(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
-        self.check(path, false, true)?;
+        self.check_create(path)?;
         let inner = OsFileSystem.create_new(path)?;
         self.state
             .lock()
@@ -305,6 +327,12 @@ mod tests {
             f.write_all(b"x").unwrap_err().kind(),
             io::ErrorKind::StorageFull
         );
+        fs.set_fault(Some(FaultKind::NoSpaceForNewFiles));
+        f.write_all(b"y").unwrap();
+        assert_eq!(
+            fs.create_new(&dir.path().join("y")).unwrap_err().kind(),
+            io::ErrorKind::StorageFull
+        );
         fs.set_fault(Some(FaultKind::CrashAt(2)));
         assert!(f.sync_data().is_ok());
         assert!(f.write_all(b"x").is_err());
@@ -312,6 +340,6 @@ mod tests {
             fs.sync_dir(dir.path()).is_err(),
             "everything after the crash fails"
         );
-        assert_eq!(fs.faults_injected(), 4);
+        assert_eq!(fs.faults_injected(), 5);
     }
 }
