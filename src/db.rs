@@ -61,6 +61,9 @@ pub(crate) struct Inner {
     pub versions: Mutex<VersionSet>,
     pub bg: Mutex<BgState>,
     pub bg_cv: Condvar,
+    /// True while the flush thread works on a memtable, from taking it to the end of the log
+    /// retention that follows; changed under `bg`, so waiters on `bg_cv` see it change.
+    pub flushing: AtomicBool,
     pub snapshots: Mutex<BTreeMap<SeqNo, usize>>,
     pub counters: Counters,
     pub recovery: RecoveryReport,

@@ -102,6 +102,7 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<Inner>> {
         versions: Mutex::new(versions),
         bg: Mutex::new(BgState::default()),
         bg_cv: Condvar::new(),
+        flushing: std::sync::atomic::AtomicBool::new(false),
         snapshots: Mutex::default(),
         counters: Default::default(),
         recovery: report,

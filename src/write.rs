@@ -364,7 +364,7 @@ fn open_pending_log(inner: &Inner, log: &mut LogState) -> Result<()> {
     log.writer = LogWriter::create(&**inner.opts.file_system_value(), &inner.dir, number)?;
     inner.feed.logs.lock().push(number, log.last_seqno + 1);
     log.pending_log = None;
-    notify_bg(inner);
+    notify_bg(inner); // a flush may wait for this file (`flush_one`)
     Ok(())
 }
 
@@ -380,7 +380,10 @@ pub(crate) fn flush_now(inner: &Inner) -> Result<()> {
             rotate(inner, log)?;
         }
     }
-    wait_bg(inner, None, || inner.super_version.load().imms.is_empty())
+    // Until the flush thread is done, retention may still have to delete the flushed files.
+    wait_bg(inner, None, || {
+        inner.super_version.load().imms.is_empty() && !inner.flushing.load(Ordering::Acquire)
+    })
 }
 
 pub(crate) fn set_bg_error(inner: &Inner, msg: String) {
@@ -415,14 +418,21 @@ pub(crate) fn flush_loop(inner: &Arc<Inner>) {
             return;
         };
         let started = Instant::now();
-        match flush_one(inner, mem) {
-            Ok(()) => {
-                inner.counters.flushes.fetch_add(1, Ordering::Relaxed);
-                inner
-                    .counters
-                    .flush_us
-                    .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-            }
+        let outcome = flush_one(inner, mem);
+        if outcome.is_ok() {
+            inner.counters.flushes.fetch_add(1, Ordering::Relaxed);
+            inner
+                .counters
+                .flush_us
+                .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        }
+        {
+            let _bg = inner.bg.lock();
+            inner.flushing.store(false, Ordering::Release);
+            inner.bg_cv.notify_all();
+        }
+        match outcome {
+            Ok(()) => {}
             Err(e) if e.is_no_space() => {
                 // Not sticky: writers stall on the full memtables until space is back.
                 inner
@@ -440,9 +450,13 @@ pub(crate) fn flush_loop(inner: &Arc<Inner>) {
             }
         }
         delay = BACKOFF_MIN;
-        notify_bg(inner);
     }
 }
+
+/// How long a flush waits for the log file its rotation is creating before it leaves log
+/// retention to the next flush, and how often it looks.
+const PENDING_LOG_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+const PENDING_LOG_POLL: std::time::Duration = std::time::Duration::from_millis(10);
 
 const BACKOFF_MIN: std::time::Duration = std::time::Duration::from_millis(10);
 const BACKOFF_MAX: std::time::Duration = std::time::Duration::from_secs(1);
@@ -465,6 +479,7 @@ fn next_to_flush(inner: &Inner) -> Option<Arc<Memtable>> {
             return None;
         }
         if let Some(mem) = inner.super_version.load().imms.first() {
+            inner.flushing.store(true, Ordering::Release);
             return Some(mem.clone());
         }
         inner.bg_cv.wait(&mut bg);
@@ -514,10 +529,15 @@ fn flush_one(inner: &Inner, mem: Arc<Memtable>) -> Result<()> {
     drop(mem);
     // The flush can end before the rotation that handed it the memtable has created the
     // next log file (the rotation syncs the old one first), and retention keeps the newest
-    // file: wait for the new one, so the old one can go now. At close, or after a failure
-    // that stops writes, nothing creates it: the files stay for the next open to decide.
+    // file: wait for the new one (the rotation notifies), so the old one can go now. Never
+    // by taking the log lock: a writer may hold it while it waits for this flush. A creation
+    // that keeps failing (a full disk) leaves retention to the next flush after a second.
     let newest = || inner.feed.logs.lock().files().last().map(|f| f.number);
-    if wait_bg(inner, None, || newest() >= Some(next_log)).is_err() {
+    let deadline = Instant::now() + PENDING_LOG_WAIT;
+    let waited = wait_bg(inner, Some(PENDING_LOG_POLL), || {
+        newest() >= Some(next_log) || Instant::now() >= deadline
+    });
+    if waited.is_err() || newest() < Some(next_log) {
         return Ok(());
     }
     inner

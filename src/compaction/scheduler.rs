@@ -320,9 +320,11 @@ pub(crate) fn compact_range(inner: &Inner, lower: Bound<&[u8]>, upper: Bound<&[u
 /// Waits until no memtable awaits flush and no compaction is due or running.
 pub(crate) fn wait_idle(inner: &Inner) -> Result<()> {
     let idle = || {
-        inner.super_version.load().imms.is_empty()
-            && !inner.compactor.running.load(Ordering::Acquire)
-            && !(inner.opts.compaction.enabled && has_work(inner))
+        let busy = !inner.super_version.load().imms.is_empty()
+            || inner.flushing.load(Ordering::Acquire)
+            || inner.compactor.running.load(Ordering::Acquire)
+            || (inner.opts.compaction.enabled && has_work(inner));
+        !busy
     };
     // `running` changes without a notification of its own: poll it.
     crate::write::wait_bg(inner, Some(std::time::Duration::from_millis(50)), idle)

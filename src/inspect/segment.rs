@@ -165,6 +165,9 @@ pub struct SegmentStats {
     pub filter_bits_bytes: u64,
     /// The filter's number of probes per key (0 when there is no filter).
     pub filter_probes: u32,
+    /// True when the filter keeps each key's bits in one 64-byte line (the layout this
+    /// version writes); false for the classic layout of older segments, or no filter.
+    pub filter_blocked: bool,
     /// Distinct user keys, counted by reading every entry.
     pub distinct_user_keys: u64,
 }
@@ -208,7 +211,8 @@ pub fn segment_stats(path: &Path) -> Result<SegmentStats> {
         properties: segment.properties().clone(),
         data_blocks: data_block_sizes(&bytes, &segment.data_block_handles()),
         filter_bits_bytes: filter.len().saturating_sub(1) as u64,
-        filter_probes: filter.last().map_or(0, |&k| u32::from(k)),
+        filter_probes: crate::segment::filter::describe(filter).0,
+        filter_blocked: crate::segment::filter::describe(filter).1,
         distinct_user_keys,
     })
 }

@@ -155,9 +155,14 @@ fn stats_pairs(s: &SegmentStats, out: &OutputArgs) -> Vec<(&'static str, String)
         (
             "filter",
             format!(
-                "{} bytes, {} probes, {:.1} bits per key",
+                "{} bytes, {} probes{}, {:.1} bits per key",
                 s.filter_bits_bytes,
                 s.filter_probes,
+                if s.filter_blocked {
+                    " in one 64-byte line"
+                } else {
+                    ""
+                },
                 s.filter_bits_per_key()
             ),
         ),
@@ -229,6 +234,7 @@ struct StatsJson {
     compression_ratio: f64,
     filter_bytes: u64,
     filter_probes: u32,
+    filter_blocked: bool,
     filter_bits_per_key: f64,
     smallest: Option<KeyJson>,
     largest: Option<KeyJson>,
@@ -262,6 +268,7 @@ impl StatsJson {
             compression_ratio: s.compression_ratio(),
             filter_bytes: s.filter_bits_bytes,
             filter_probes: s.filter_probes,
+            filter_blocked: s.filter_blocked,
             filter_bits_per_key: s.filter_bits_per_key(),
             smallest: KeyJson::from_internal(&p.smallest, out),
             largest: KeyJson::from_internal(&p.largest, out),
