@@ -129,9 +129,10 @@ impl MappedLogFile {
             self.map = None;
             // SAFETY: the stretch lies inside the file's allocated size (`reserve` ran for the
             // bytes being written, in whole windows, each a whole number of stretches), and
-            // nothing shrinks the file while it is mapped: the database directory is locked to this process, this object is the
-            // file's only writer, and `finish` drops the map before it cuts the file. Other
-            // processes only read the file. So no access through the map faults past the end.
+            // nothing shrinks the file while it is mapped: the database directory is locked
+            // to this process, this object is the file's only writer, and `finish` drops the
+            // map before it cuts the file. Other processes only read the file. So no access
+            // through the map faults past the end.
             let map = unsafe {
                 MmapOptions::new()
                     .offset(start)

@@ -11,10 +11,9 @@
 //! classic filter touches `k` lines spread over the whole array (a cache miss each: that was
 //! most of the time of a lookup for an absent key). The price is a slightly higher
 //! false-positive rate: 0.94% measured at 10 bits per key, against 0.8% in theory for the
-//! classic layout. Filtering on user keys (not internal keys) is
-//! what lets a point lookup at any snapshot use the filter. See `FORMAT.md`, "Filter block",
-//! which also describes the classic layout (last byte 1..=30) that older segments hold and
-//! this reader still probes.
+//! classic layout. Filtering on user keys (not internal keys) is what lets a point lookup at
+//! any snapshot use the filter. See `FORMAT.md`, "Filter block", which also describes the
+//! classic layout (last byte 1..=30) that older segments hold and this reader still probes.
 
 use memmap2::MmapMut;
 use xxhash_rust::xxh3::xxh3_64;
