@@ -96,11 +96,19 @@ impl DbIter {
     }
 
     /// Decodes a visible entry: `None` for versions newer than the snapshot or bad keys.
-    fn visible(&self, (ikey, value): Entry) -> Option<Pending> {
+    ///
+    /// The user key is the internal key's own buffer cut short, not a copy: a scan makes one
+    /// allocation fewer per entry.
+    fn visible(&self, (mut ikey, value): Entry) -> Option<Pending> {
         let p = parse_internal_key(&ikey)?;
-        (p.seqno <= self.snapshot).then(|| Pending {
-            user_key: p.user_key.to_vec(),
-            kind: p.kind,
+        if p.seqno > self.snapshot {
+            return None;
+        }
+        let (kind, user_len) = (p.kind, p.user_key.len());
+        ikey.truncate(user_len);
+        Some(Pending {
+            user_key: ikey,
+            kind,
             value,
         })
     }
@@ -116,7 +124,7 @@ impl DbIter {
             if self.back_last.as_ref().is_some_and(|b| v.user_key >= *b) {
                 return Ok(None);
             }
-            self.front_last = Some(v.user_key.clone());
+            remember(&mut self.front_last, &v.user_key);
             if v.kind == ValueKind::Put {
                 return Ok(Some((v.user_key, v.value)));
             }
@@ -129,7 +137,7 @@ impl DbIter {
         if self.front_last.as_ref().is_some_and(|f| p.user_key <= *f) {
             return Some(Ok(None));
         }
-        self.back_last = Some(p.user_key.clone());
+        remember(&mut self.back_last, &p.user_key);
         (p.kind == ValueKind::Put).then_some(Ok(Some((p.user_key, p.value))))
     }
 
@@ -175,6 +183,14 @@ impl DbIter {
             }
         }
     }
+}
+
+/// Stores `key` in `slot`, reusing the buffer already there (a scan would otherwise allocate
+/// a copy of every key it returns, and free the previous one).
+fn remember(slot: &mut Option<Vec<u8>>, key: &[u8]) {
+    let buf = slot.get_or_insert_with(Vec::new);
+    buf.clear();
+    buf.extend_from_slice(key);
 }
 
 impl Iterator for DbIter {
