@@ -426,11 +426,8 @@ pub(crate) fn flush_loop(inner: &Arc<Inner>) {
                 .flush_us
                 .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
         }
-        {
-            let _bg = inner.bg.lock();
-            inner.flushing.store(false, Ordering::Release);
-            inner.bg_cv.notify_all();
-        }
+        inner.flushing.store(false, Ordering::Release);
+        notify_bg(inner);
         match outcome {
             Ok(()) => {}
             Err(e) if e.is_no_space() => {

@@ -204,6 +204,7 @@ pub fn segment_stats(path: &Path) -> Result<SegmentStats> {
     let bytes = std::fs::read(path).at(path)?;
     let footer = read_footer(path, &bytes)?;
     let filter = byte_range(&bytes, footer.filter);
+    let (filter_probes, filter_blocked) = crate::segment::filter::describe(filter);
     Ok(SegmentStats {
         path: path.to_path_buf(),
         size_bytes: bytes.len() as u64,
@@ -211,8 +212,8 @@ pub fn segment_stats(path: &Path) -> Result<SegmentStats> {
         properties: segment.properties().clone(),
         data_blocks: data_block_sizes(&bytes, &segment.data_block_handles()),
         filter_bits_bytes: filter.len().saturating_sub(1) as u64,
-        filter_probes: crate::segment::filter::describe(filter).0,
-        filter_blocked: crate::segment::filter::describe(filter).1,
+        filter_probes,
+        filter_blocked,
         distinct_user_keys,
     })
 }

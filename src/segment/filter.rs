@@ -173,20 +173,17 @@ pub fn describe(filter: &[u8]) -> (u32, bool) {
 /// An empty filter, or one whose last byte this version does not write, answers true: a
 /// filter may only ever save work, never hide a key.
 pub fn may_contain(filter: &[u8], user_key: &[u8]) -> bool {
-    let Some((&last, bit_array)) = filter.split_last() else {
+    let (k, blocked) = describe(filter);
+    if !(1..=PROBES_MAX).contains(&k) {
+        return true; // no filter (`k` 0), or a last byte this version never writes
+    }
+    let Some((_, bit_array)) = filter.split_last() else {
         return true;
     };
-    if bit_array.is_empty() {
-        return true;
-    }
-    let k = last & !BLOCKED;
-    if !(1..=PROBES_MAX).contains(&u32::from(k)) {
-        return true;
-    }
     let h = xxh3_64(user_key);
-    if last & BLOCKED == 0 {
+    if !blocked {
         let bits = bit_array.len() as u64 * 8;
-        return probes(h, u32::from(k), bits).all(|bit| {
+        return probes(h, k, bits).all(|bit| {
             let byte = bit_array.get((bit / 8) as usize).copied().unwrap_or(0xff);
             byte & (1 << (bit % 8)) != 0
         });
@@ -198,7 +195,7 @@ pub fn may_contain(filter: &[u8], user_key: &[u8]) -> bool {
     let Some(line) = bit_array.get(at..at + LINE_BYTES) else {
         return true;
     };
-    line_probes(h, u32::from(k)).all(|bit| line[bit / 8] & (1 << (bit % 8)) != 0)
+    line_probes(h, k).all(|bit| line[bit / 8] & (1 << (bit % 8)) != 0)
 }
 
 #[cfg(test)]
