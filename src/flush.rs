@@ -35,7 +35,8 @@ pub fn write_segment(
     }
     let meta = written?;
     files::sync_dir(&**opts.file_system_value(), dir)?;
-    let segment = Arc::new(Segment::open(&path, id)?);
+    let cache = opts.block_cache_value().cloned();
+    let segment = Arc::new(Segment::open_cached(&path, id, cache)?);
     let added = AddedSegment {
         level: 0,
         id,

@@ -78,4 +78,5 @@ pub use options::{
 };
 pub use read::DbIter;
 pub use recovery::{DroppedTail, RecoveryReport};
+pub use segment::BlockCache;
 pub use stats::{LevelStats, Stats};

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::fs::{FileSystem, OsFileSystem};
+use crate::segment::BlockCache;
 
 /// The largest key alluvium accepts: 64 KiB. Empty keys are allowed.
 pub const KEY_SIZE_MAX: usize = 64 * 1024;
@@ -62,6 +63,8 @@ pub struct Options {
     pub(crate) feed_retention_bytes_max: u64,
     pub(crate) feed_retention_age_max: std::time::Duration,
     pub(crate) file_system: Arc<dyn FileSystem>,
+    pub(crate) block_cache_bytes: u64,
+    pub(crate) block_cache: Option<Arc<BlockCache>>,
 }
 
 /// Where an injected compaction failure strikes (fault-injection tests only).
@@ -115,7 +118,7 @@ impl Default for CompactionOptions {
 impl Default for Options {
     /// Defaults: create if missing, 64 MiB memtable, 4 KiB blocks, restart every 16 keys,
     /// snappy blocks and log records, 10 bloom bits per key, 2 immutable memtables before
-    /// writers wait, tolerate a torn tail.
+    /// writers wait, tolerate a torn tail, a 32 MiB block cache of its own.
     fn default() -> Self {
         Options {
             create_if_missing: true,
@@ -133,6 +136,8 @@ impl Default for Options {
             feed_retention_bytes_max: 1 << 30,
             feed_retention_age_max: std::time::Duration::from_secs(7 * 24 * 3600),
             file_system: Arc::new(OsFileSystem),
+            block_cache_bytes: 32 << 20,
+            block_cache: None,
         }
     }
 }
@@ -284,6 +289,43 @@ impl Options {
     #[must_use]
     pub fn compaction_fail_point(mut self, point: CompactionFailPoint) -> Self {
         self.compaction.fail_point = point;
+        self
+    }
+
+    /// The size of the block cache the database creates for itself when no shared one is
+    /// given with [`Options::block_cache`] (default 32 MiB, as RocksDB's and fjall's; 0: no
+    /// cache, every data block read comes from the file). It holds decompressed data blocks
+    /// that point lookups and iterators read.
+    #[must_use]
+    pub fn block_cache_bytes(mut self, v: u64) -> Self {
+        self.block_cache_bytes = v;
+        self
+    }
+
+    /// The configured `block_cache_bytes`.
+    pub fn block_cache_bytes_value(&self) -> u64 {
+        self.block_cache_bytes
+    }
+
+    /// A block cache to use instead of one of the database's own (default none): one cache
+    /// can serve several databases, bounding their memory together.
+    #[must_use]
+    pub fn block_cache(mut self, cache: Option<Arc<BlockCache>>) -> Self {
+        self.block_cache = cache;
+        self
+    }
+
+    /// The shared block cache given with [`Options::block_cache`], if any.
+    pub fn block_cache_value(&self) -> Option<&Arc<BlockCache>> {
+        self.block_cache.as_ref()
+    }
+
+    /// The cache segments read through: the shared one, else a new one of
+    /// `block_cache_bytes` (none when that is 0). Called once when a database opens.
+    pub(crate) fn with_resolved_block_cache(mut self) -> Options {
+        if self.block_cache.is_none() && self.block_cache_bytes > 0 {
+            self.block_cache = Some(Arc::new(BlockCache::new(self.block_cache_bytes)));
+        }
         self
     }
 

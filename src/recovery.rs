@@ -52,6 +52,7 @@ pub struct RecoveryReport {
 /// Opens or creates the database in `dir`.
 pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<Inner>> {
     opts.validate()?;
+    let opts = opts.with_resolved_block_cache();
     prepare_dir(dir, &opts)?;
     let lock = DirLock::acquire(dir)?;
     let id = crate::identity::load_or_create(&**opts.file_system_value(), dir)?;
@@ -60,7 +61,7 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<Inner>> {
     let newest = listing.iter().filter_map(file_number).max().unwrap_or(0);
     state.next_file_number = state.next_file_number.max(newest + 1).max(1);
     let fs = opts.file_system_value().clone();
-    let mut versions = VersionSet::open(fs.clone(), dir, state)?;
+    let mut versions = VersionSet::open(fs.clone(), dir, state, opts.block_cache_value())?;
     remove_orphans(dir, &versions, &listing)?;
     let logs: Vec<u64> = listing
         .iter()

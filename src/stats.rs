@@ -102,6 +102,13 @@ pub struct Stats {
     pub feed_retained_log_files: usize,
     /// Bytes of those files.
     pub feed_retained_log_bytes: u64,
+    /// Block cache lookups that found their block (the cache's count, shared with any other
+    /// database using the same cache; 0 without a cache).
+    pub block_cache_hits: u64,
+    /// Block cache lookups that read the block from its file.
+    pub block_cache_misses: u64,
+    /// Bytes the block cache holds now.
+    pub block_cache_bytes: u64,
 }
 
 pub(crate) fn collect(inner: &Inner) -> Stats {
@@ -130,6 +137,7 @@ pub(crate) fn collect(inner: &Inner) -> Stats {
         .collect();
     let compaction_bytes_written: u64 = levels.iter().map(|l| l.compaction.bytes_written).sum();
     let (user_bytes, flushed_bytes) = (get(&c.user_bytes), get(&c.flushed_bytes));
+    let cache = inner.opts.block_cache_value();
     Stats {
         latest_seqno: inner.visible_seqno.load(Ordering::Acquire),
         memtable_bytes: sv.mem.size_bytes() as u64,
@@ -158,6 +166,9 @@ pub(crate) fn collect(inner: &Inner) -> Stats {
         feed_oldest_seqno: inner.feed.logs.lock().oldest_seqno(),
         feed_retained_log_files: retained.1,
         feed_retained_log_bytes: retained.0,
+        block_cache_hits: cache.map_or(0, |c| c.hits()),
+        block_cache_misses: cache.map_or(0, |c| c.misses()),
+        block_cache_bytes: cache.map_or(0, |c| c.used_bytes()),
     }
 }
 

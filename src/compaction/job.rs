@@ -113,7 +113,8 @@ fn finish(
     let mut edit = VersionEdit::default();
     let mut opened = Vec::new();
     for (added, path) in outputs {
-        let segment = Arc::new(Segment::open(&path, added.id)?);
+        let cache = ctx.opts.block_cache_value().cloned();
+        let segment = Arc::new(Segment::open_cached(&path, added.id, cache)?);
         opened.push(LiveSegment::new(segment, added.meta.clone()));
         edit.added.push(added);
     }
@@ -176,7 +177,11 @@ fn subcompact(job: &Job, ctx: &JobContext, range: &KeyRange) -> Result<SubOutcom
     });
     let sources = job
         .segments()
-        .map(|s| s.segment.range(lower.clone(), upper.clone()))
+        .map(|s| {
+            s.segment
+                .range(lower.clone(), upper.clone())
+                .fill_cache(false)
+        })
         .collect();
     let mut merged = MergedEntries::new(sources)?;
     let version = ctx.version;

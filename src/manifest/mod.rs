@@ -22,7 +22,7 @@ use crate::frame::{
 };
 use crate::fs::{FileSystem, WritableFile};
 use crate::key::SeqNo;
-use crate::segment::Segment;
+use crate::segment::{BlockCache, Segment};
 
 /// Number of levels of the LSM tree.
 pub const LEVELS: usize = 7;
@@ -266,9 +266,10 @@ impl VersionSet {
         fs: Arc<dyn FileSystem>,
         dir: &Path,
         mut state: ManifestState,
+        cache: Option<&Arc<BlockCache>>,
     ) -> Result<VersionSet> {
         state.levels.resize_with(LEVELS, Vec::new);
-        let opened = open_segments(dir, &state)?;
+        let opened = open_segments(dir, &state, cache)?;
         let (version, _) = Version::empty().apply(&state.snapshot_edit(), &opened)?;
         let manifest_number = state.next_file_number;
         let temp_number = manifest_number + 1;
@@ -339,7 +340,11 @@ impl VersionSet {
     }
 }
 
-fn open_segments(dir: &Path, state: &ManifestState) -> Result<Vec<Arc<LiveSegment>>> {
+fn open_segments(
+    dir: &Path,
+    state: &ManifestState,
+    cache: Option<&Arc<BlockCache>>,
+) -> Result<Vec<Arc<LiveSegment>>> {
     let mut out = Vec::new();
     for added in state.levels.iter().flatten() {
         let path = files::segment_path(dir, added.id);
@@ -350,7 +355,7 @@ fn open_segments(dir: &Path, state: &ManifestState) -> Result<Vec<Arc<LiveSegmen
                 "segment named by the manifest is missing",
             ));
         }
-        let segment = Segment::open(&path, added.id)?;
+        let segment = Segment::open_cached(&path, added.id, cache.cloned())?;
         if segment.size_bytes() != added.meta.size_bytes {
             let detail = format!(
                 "segment is {} bytes; the manifest says {}",

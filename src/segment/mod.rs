@@ -20,6 +20,7 @@
 //!   deleted. The memory map in [`Segment`] relies on this.
 
 pub mod block;
+mod cache;
 pub(crate) mod filter;
 pub mod format;
 mod index;
@@ -29,6 +30,7 @@ mod writer;
 #[cfg(test)]
 mod tests;
 
+pub use cache::BlockCache;
 pub use format::{BlockHandle, Properties};
 pub use reader::{Segment, SegmentIter};
 pub use writer::SegmentWriter;

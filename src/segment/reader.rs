@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use memmap2::Mmap;
 
-use super::block::{BlockView, Layout};
+use super::block::BlockView;
+use super::cache::{self, BlockCache, DecodedBlock};
 use super::filter;
 use super::format::{BlockHandle, Footer, Properties, BLOCK_RAW, BLOCK_SNAPPY, FOOTER_LEN};
 use super::index::BlockIndex;
@@ -32,7 +33,9 @@ type Entry = (Vec<u8>, Vec<u8>);
 /// read through a memory map. Reading blocks through the map instead cost a page-table entry
 /// per page ever read, and those pages counted as the process's resident memory for as long
 /// as the segment was open (fault-around maps 64 KiB per fault): a read-heavy process's peak
-/// memory grew with the data it had read (BENCHMARKS.md, "Peak memory").
+/// memory grew with the data it had read (BENCHMARKS.md, "Peak memory"). Opened with a
+/// [`BlockCache`], point lookups and iterators look blocks up there first and keep what they
+/// read; a dropped segment removes its blocks from the cache.
 ///
 /// # Concurrency
 /// `Segment` is `Send + Sync` and never mutated after [`Segment::open`]; share it with
@@ -46,12 +49,24 @@ pub struct Segment {
     props: Properties,
     index: BlockIndex,
     filter: Range<usize>,
+    cache: Option<Arc<BlockCache>>,
+    /// This opening's half of its blocks' cache keys (unique in the process).
+    file_key: u64,
 }
 
 impl Segment {
     /// Maps the file, then reads and verifies the footer, properties, index and the filter's
     /// checksum. Anything inconsistent is [`Error::Corruption`] naming the file and offset.
     pub fn open(path: &Path, id: SegmentId) -> Result<Segment> {
+        Segment::open_cached(path, id, None)
+    }
+
+    /// [`Segment::open`], reading data blocks through `cache` when there is one.
+    pub fn open_cached(
+        path: &Path,
+        id: SegmentId,
+        cache: Option<Arc<BlockCache>>,
+    ) -> Result<Segment> {
         let file = File::open(path).at(path)?;
         let len = file.metadata().at(path)?.len();
         if len < FOOTER_LEN as u64 {
@@ -75,6 +90,8 @@ impl Segment {
             props,
             index,
             filter,
+            cache,
+            file_key: cache::next_file_key(),
         };
         // Verifying read every byte after the data blocks (filter, index, properties, footer);
         // only the filter is read again, a few bits per lookup, and faults back what it needs.
@@ -143,9 +160,9 @@ impl Segment {
 
     /// The first entry `>= target` in the block, which the index promises exists.
     fn seek_in_block(&self, handle: BlockHandle, target: &[u8]) -> Result<Entry> {
-        let contents = self.data_block(handle)?;
-        let found = BlockView::parse(&contents)
-            .and_then(|b| b.seek(target, key::compare_internal))
+        let block = self.decoded_block(handle, true)?;
+        let found = BlockView::with_layout(&block.bytes, block.layout)
+            .seek(target, key::compare_internal)
             .map_err(|m| self.corrupt(handle.offset, m.0))?;
         let (ikey, value) =
             found.ok_or_else(|| self.corrupt(handle.offset, "block ends before its index key"))?;
@@ -161,6 +178,9 @@ impl Segment {
     /// encoded internal keys compared with
     /// [`compare_internal`](crate::key::compare_internal)). See [`SegmentIter`] for how
     /// the two ends behave.
+    ///
+    /// The blocks it reads go into the segment's block cache, if it has one; see
+    /// [`SegmentIter::fill_cache`].
     pub fn range(self: &Arc<Self>, lower: Bound<Vec<u8>>, upper: Bound<Vec<u8>>) -> SegmentIter {
         SegmentIter {
             segment: Arc::clone(self),
@@ -168,6 +188,7 @@ impl Segment {
             upper,
             front: Front::Unpositioned,
             back: Cursor::Unpositioned,
+            fill_cache: true,
         }
     }
 
@@ -216,22 +237,35 @@ impl Segment {
             .map_err(|m| self.corrupt(handle.offset, m.0))
     }
 
-    /// Reads data block `block_no` for a cursor: checksum verified, decompressed if needed,
-    /// restarts checked. `None` past the last block.
-    fn load_block(&self, block_no: usize) -> Result<Option<LoadedBlock>> {
+    /// Reads data block `block_no` for a cursor (see [`Segment::decoded_block`]). `None`
+    /// past the last block.
+    fn load_block(&self, block_no: usize, fill_cache: bool) -> Result<Option<LoadedBlock>> {
         let Some(handle) = self.index.handle(block_no) else {
             return Ok(None);
         };
+        Ok(Some(LoadedBlock {
+            block: block_no,
+            offset: handle.offset,
+            data: self.decoded_block(handle, fill_cache)?,
+        }))
+    }
+
+    /// A data block from the cache, or read from the file: checksum verified, decompressed if
+    /// needed, restarts checked; then kept in the cache when `fill_cache` says so.
+    fn decoded_block(&self, handle: BlockHandle, fill_cache: bool) -> Result<Arc<DecodedBlock>> {
+        let cache = self.cache.as_deref();
+        if let Some(found) = cache.and_then(|c| c.get(self.file_key, handle.offset)) {
+            return Ok(found);
+        }
         let bytes = self.data_block(handle)?;
         let layout = BlockView::parse(&bytes)
             .map_err(|m| self.corrupt(handle.offset, m.0))?
             .layout();
-        Ok(Some(LoadedBlock {
-            block: block_no,
-            offset: handle.offset,
-            bytes,
-            layout,
-        }))
+        let block = Arc::new(DecodedBlock { bytes, layout });
+        if let Some(cache) = cache.filter(|_| fill_cache) {
+            cache.insert(self.file_key, handle.offset, Arc::clone(&block));
+        }
+        Ok(block)
     }
 
     /// A data block's uncompressed contents: read with `pread` (see [`Segment`]), checked
@@ -261,11 +295,13 @@ impl Segment {
         })
     }
 
-    fn block_entries(&self, block_no: usize) -> Result<Vec<Entry>> {
-        match self.index.handle(block_no) {
-            Some(handle) => self.read_block_entries(handle),
-            None => Ok(Vec::new()),
-        }
+    fn block_entries(&self, block_no: usize, fill_cache: bool) -> Result<Vec<Entry>> {
+        let Some(loaded) = self.load_block(block_no, fill_cache)? else {
+            return Ok(Vec::new());
+        };
+        BlockView::with_layout(&loaded.data.bytes, loaded.data.layout)
+            .entries()
+            .map_err(|m| self.corrupt(loaded.offset, m.0))
     }
 
     fn file_view(&self) -> FileView<'_> {
@@ -277,6 +313,17 @@ impl Segment {
 
     fn corrupt(&self, offset: u64, detail: impl Into<String>) -> Error {
         Error::corruption(&self.path, offset, detail)
+    }
+}
+
+impl Drop for Segment {
+    /// Removes this opening's blocks from the cache: nothing can ask for them again.
+    fn drop(&mut self) {
+        if let Some(cache) = &self.cache {
+            for handle in self.index.handles() {
+                cache.remove(self.file_key, handle.offset);
+            }
+        }
     }
 }
 
@@ -398,6 +445,8 @@ pub struct SegmentIter {
     upper: Bound<Vec<u8>>,
     front: Front,
     back: Cursor,
+    /// Whether blocks this iterator reads are added to the block cache.
+    fill_cache: bool,
 }
 
 /// A data block a cursor reads, checked once when loaded.
@@ -406,8 +455,7 @@ struct LoadedBlock {
     block: usize,
     /// Where the block starts in the file, for corruption errors.
     offset: u64,
-    bytes: Vec<u8>,
-    layout: Layout,
+    data: Arc<DecodedBlock>,
 }
 
 /// The front end of a [`SegmentIter`]: decodes one entry at a time from its block, so a
@@ -446,7 +494,7 @@ impl BlockCursor {
 
     /// Decodes the next entry into `key` and `value`; false at the end of the block.
     fn advance(&mut self, segment: &Segment) -> Result<bool> {
-        let view = BlockView::with_layout(&self.loaded.bytes, self.loaded.layout);
+        let view = BlockView::with_layout(&self.loaded.data.bytes, self.loaded.data.layout);
         if self.next >= view.entries_len() {
             return Ok(false);
         }
@@ -465,7 +513,7 @@ impl BlockCursor {
 
     /// The value of the entry decoded last.
     fn value(&self) -> &[u8] {
-        let view = BlockView::with_layout(&self.loaded.bytes, self.loaded.layout);
+        let view = BlockView::with_layout(&self.loaded.data.bytes, self.loaded.data.layout);
         view.value(self.value.clone())
     }
 }
@@ -503,6 +551,15 @@ fn below_lower(ikey: &[u8], lower: &Bound<Vec<u8>>) -> bool {
 }
 
 impl SegmentIter {
+    /// Whether the blocks this iterator reads are kept in the block cache (default yes).
+    /// Compactions turn it off: they read each block once, and would push out the blocks
+    /// readers come back to. Blocks already cached are used either way.
+    #[must_use]
+    pub fn fill_cache(mut self, fill: bool) -> SegmentIter {
+        self.fill_cache = fill;
+        self
+    }
+
     /// Loads the first block that can hold an entry at or after the lower bound and moves to
     /// the restart point the bound lies after; [`SegmentIter::step_front`] skips the rest.
     fn position_front(&self) -> Result<Front> {
@@ -515,12 +572,12 @@ impl SegmentIter {
                 (seg.index.partition_point(at_or_before), Some(k))
             }
         };
-        let Some(loaded) = seg.load_block(block)? else {
+        let Some(loaded) = seg.load_block(block, self.fill_cache)? else {
             return Ok(Front::Done);
         };
         let next = match target {
             None => 0,
-            Some(k) => BlockView::with_layout(&loaded.bytes, loaded.layout)
+            Some(k) => BlockView::with_layout(&loaded.data.bytes, loaded.data.layout)
                 .seek_start(k, key::compare_internal)
                 .map_err(|m| seg.corrupt(loaded.offset, m.0))?,
         };
@@ -538,7 +595,7 @@ impl SegmentIter {
             Bound::Unbounded => last,
             Bound::Included(k) | Bound::Excluded(k) => seg.first_block_reaching(k).min(last),
         };
-        let entries = seg.block_entries(block)?;
+        let entries = seg.block_entries(block, self.fill_cache)?;
         let pos = entries.partition_point(|(k, _)| !above_upper(k, &self.upper));
         Ok(Cursor::At {
             block,
@@ -557,7 +614,8 @@ impl SegmentIter {
                 return Ok(false);
             };
             if !cursor.advance(&self.segment)? {
-                let Some(next) = self.segment.load_block(cursor.loaded.block + 1)? else {
+                let next_block = cursor.loaded.block + 1;
+                let Some(next) = self.segment.load_block(next_block, self.fill_cache)? else {
                     return Ok(false);
                 };
                 *cursor = BlockCursor::at(next, 0);
@@ -629,7 +687,7 @@ impl SegmentIter {
             let Some(prev) = block.checked_sub(1) else {
                 return Ok(None);
             };
-            let entries = self.segment.block_entries(prev)?;
+            let entries = self.segment.block_entries(prev, self.fill_cache)?;
             let pos = entries.len();
             self.back = Cursor::At {
                 block: prev,

@@ -33,6 +33,7 @@ pub fn open(args: &BenchArgs, dir: &std::path::Path) -> BenchResult<Arc<dyn Engi
         "alluvium" => {
             let mut opts =
                 alluvium::Options::default().memtable_size_bytes(args.write_buffer_size as usize);
+            opts = opts.block_cache_bytes(args.cache_size);
             if let Some(n) = args.max_write_buffer_number {
                 opts = opts.immutable_memtables_max(n.saturating_sub(1).max(1));
             }
@@ -117,6 +118,14 @@ impl Engine for Alluvium {
             s.compaction_bytes_written,
             s.write_amplification
         );
+        let lookups = s.block_cache_hits + s.block_cache_misses;
+        out.push_str(&format!(
+            "block cache: {} hits, {} misses ({:.1}% hit), {} bytes held\n",
+            s.block_cache_hits,
+            s.block_cache_misses,
+            100.0 * s.block_cache_hits as f64 / lookups.max(1) as f64,
+            s.block_cache_bytes
+        ));
         out.push_str("level  segments        bytes  compactions  moves   bytes read     bytes in  bytes written\n");
         for (l, lv) in s.levels.iter().enumerate() {
             let c = &lv.compaction;
@@ -177,7 +186,9 @@ fn open_fjall(args: &BenchArgs, dir: &std::path::Path) -> BenchResult<Arc<dyn En
     if args.wal_compression.is_some() {
         return Err("--wal_compression is not wired up for fjall".into());
     }
-    let db = fjall::Database::builder(dir).open()?;
+    let db = fjall::Database::builder(dir)
+        .cache_size(args.cache_size)
+        .open()?;
     let opts = fjall::KeyspaceCreateOptions::default().max_memtable_size(args.write_buffer_size);
     let ks = db.keyspace("bench", || opts)?;
     Ok(Arc::new(Fjall { db, ks }))
@@ -261,6 +272,11 @@ fn open_rocksdb(args: &BenchArgs, dir: &std::path::Path) -> BenchResult<Arc<dyn 
     let mut table = rocksdb::BlockBasedOptions::default();
     table.set_bloom_filter(10.0, false);
     table.set_block_size(4096);
+    if args.cache_size == 0 {
+        table.disable_cache();
+    } else {
+        table.set_block_cache(&rocksdb::Cache::new_lru_cache(args.cache_size as usize));
+    }
     opts.set_block_based_table_factory(&table);
     Ok(Arc::new(Rocks(rocksdb::DB::open(&opts, dir)?)))
 }

@@ -72,6 +72,10 @@ pub struct BenchArgs {
     /// Memtable size in bytes.
     #[arg(long = "write_buffer_size", default_value_t = 64 << 20)]
     write_buffer_size: u64,
+    /// Block cache size in bytes, for every engine (default 32 MiB: RocksDB's and fjall's
+    /// own default; 0 turns alluvium's and RocksDB's off, and gives fjall the smallest).
+    #[arg(long = "cache_size", default_value_t = 32 << 20)]
+    cache_size: u64,
     /// Engine: alluvium; fjall or rocksdb when built with `--features fjall` / `rocksdb`.
     #[arg(long, default_value = "alluvium")]
     engine: String,
