@@ -99,9 +99,39 @@ pub fn trailer_of(ikey: &[u8]) -> u64 {
 
 /// Orders two encoded internal keys: user key ascending, then trailer descending.
 pub fn compare_internal(a: &[u8], b: &[u8]) -> Ordering {
-    user_key(a)
-        .cmp(user_key(b))
-        .then_with(|| trailer_of(b).cmp(&trailer_of(a)))
+    compare_bytes(user_key(a), user_key(b)).then_with(|| trailer_of(b).cmp(&trailer_of(a)))
+}
+
+/// `a.cmp(b)` for byte strings, with keys of up to 32 bytes compared eight bytes at a time
+/// inline: a seek compares a few dozen short keys, and the `memcmp` call cost more than the
+/// comparison (9% of a random seek). Longer keys go to `memcmp`.
+#[inline]
+pub fn compare_bytes(a: &[u8], b: &[u8]) -> Ordering {
+    let n = a.len().min(b.len());
+    if n > 32 {
+        return a.cmp(b);
+    }
+    let word = |s: &[u8], at: usize| -> u64 {
+        s.get(at..at + 8)
+            .and_then(|w| w.try_into().ok())
+            .map_or(0, u64::from_be_bytes)
+    };
+    let mut at = 0;
+    while at + 8 <= n {
+        let (x, y) = (word(a, at), word(b, at));
+        if x != y {
+            return x.cmp(&y);
+        }
+        at += 8;
+    }
+    // The last n - at < 8 bytes of both, zero-padded alike, then the lengths.
+    let tail = |s: &[u8]| {
+        let mut w = [0u8; 8];
+        let rest = s.get(at..n).unwrap_or_default();
+        w[..rest.len()].copy_from_slice(rest);
+        u64::from_be_bytes(w)
+    };
+    tail(a).cmp(&tail(b)).then(a.len().cmp(&b.len()))
 }
 
 /// An owned internal key as the memtable stores it.
@@ -163,6 +193,27 @@ impl PartialOrd for InternalKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compare_bytes_orders_as_slices_do() {
+        // Every length up to 40 against every length, differing at every position or not at
+        // all, with bytes on both sides of 0x80 (a signed comparison would misorder them).
+        let base: Vec<u8> = (0..40u8).map(|i| i.wrapping_mul(37) ^ 0x5a).collect();
+        for la in 0..=40 {
+            for lb in 0..=40 {
+                let (a, b) = (&base[..la], &base[..lb]);
+                assert_eq!(compare_bytes(a, b), a.cmp(b), "{la} {lb}");
+                for at in 0..la.min(lb) {
+                    for delta in [1u8, 0x80, 0xff] {
+                        let mut c = b.to_vec();
+                        c[at] = c[at].wrapping_add(delta);
+                        assert_eq!(compare_bytes(a, &c), a.cmp(&c), "{la} {lb} {at} {delta}");
+                        assert_eq!(compare_bytes(&c, a), c.as_slice().cmp(a), "{la} {lb} {at}");
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn newer_versions_sort_first_within_a_user_key() {

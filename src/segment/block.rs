@@ -326,7 +326,7 @@ impl<'a> BlockView<'a> {
         let (mut lo, mut hi) = (0, self.restart_count());
         while hi - lo > 1 {
             let mid = lo + (hi - lo) / 2;
-            if cmp(&self.restart_key(mid)?, target).is_lt() {
+            if cmp(self.restart_key(mid)?, target).is_lt() {
                 lo = mid;
             } else {
                 hi = mid;
@@ -335,7 +335,9 @@ impl<'a> BlockView<'a> {
         Ok(lo)
     }
 
-    fn restart_key(&self, i: usize) -> Decoded<Vec<u8>> {
+    /// The key at restart point `i`, borrowed from the block: a restart entry shares no
+    /// prefix, so its key is stored whole.
+    fn restart_key(&self, i: usize) -> Decoded<&'a [u8]> {
         let at = self.restart(i);
         let mut r = Reader::new(self.entries.get(at..).unwrap_or_default());
         if r.varint() != Some(0) {
@@ -343,9 +345,13 @@ impl<'a> BlockView<'a> {
                 "restart point at block offset {at} shares a prefix"
             ));
         }
-        let mut key = Vec::new();
-        self.entry_at(at, &mut key)?;
-        Ok(key)
+        let bad = |what: &str| Malformed(format!("entry at block offset {at}: {what}"));
+        let unshared = r.len().ok_or_else(|| bad("key length past the end"))?;
+        r.len().ok_or_else(|| bad("value length past the end"))?;
+        if unshared > KEY_SIZE_MAX + TRAILER_LEN {
+            return Err(bad("key longer than the largest key alluvium writes"));
+        }
+        r.bytes(unshared).ok_or_else(|| bad("key past the end"))
     }
 }
 
