@@ -424,7 +424,7 @@ impl Inner {
         let sv = self.super_version.load_full();
         let mems = std::iter::once(&sv.mem).chain(sv.imms.iter().rev());
         for mem in mems {
-            if let Some((kind, value)) = mem.get(key, seqno) {
+            if let Some((kind, value)) = mem.get(key, seqno)? {
                 return Ok((kind == ValueKind::Put).then_some(value));
             }
         }

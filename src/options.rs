@@ -55,6 +55,7 @@ pub struct Options {
     pub(crate) block_restart_interval: usize,
     pub(crate) compression: Compression,
     pub(crate) log_compression: Compression,
+    pub(crate) memtable_compression: Compression,
     pub(crate) bloom_bits_per_key: u32,
     pub(crate) immutable_memtables_max: usize,
     pub(crate) recovery_mode: RecoveryMode,
@@ -117,7 +118,7 @@ impl Default for CompactionOptions {
 
 impl Default for Options {
     /// Defaults: create if missing, 64 MiB memtable, 4 KiB blocks, restart every 16 keys,
-    /// snappy blocks and log records, 10 bloom bits per key, 2 immutable memtables before
+    /// snappy blocks, log records and memtable values, 10 bloom bits per key, 2 immutable memtables before
     /// writers wait, tolerate a torn tail, a 32 MiB block cache of its own.
     fn default() -> Self {
         Options {
@@ -128,6 +129,7 @@ impl Default for Options {
             block_restart_interval: 16,
             compression: Compression::Snappy,
             log_compression: Compression::Snappy,
+            memtable_compression: Compression::Snappy,
             bloom_bits_per_key: 10,
             immutable_memtables_max: 2,
             recovery_mode: RecoveryMode::TolerateTornTail,
@@ -190,6 +192,15 @@ impl Options {
         /// Also what the change feed reads back, so it trades writer and reader CPU for log
         /// bytes on disk.
         log_compression, log_compression_value: Compression
+    );
+    setter!(
+        /// Compression of values in the memtable (default snappy): a value of 64 bytes or
+        /// more is kept compressed when snappy saves 1/8 of it, and decompressed when read
+        /// from the memtable or flushed. A memtable then holds more entries in the same
+        /// memory (about 150 bytes an entry instead of 196 for 16-byte keys and 100-byte
+        /// values that compress to half), so it flushes less often, for about 0.1 µs of the
+        /// writer's time a value.
+        memtable_compression, memtable_compression_value: Compression
     );
     setter!(
         /// Bloom filter bits per key; 0 disables filters (default 10, at most 32).

@@ -71,7 +71,8 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<Inner>> {
         })
         .collect();
     let log_number = versions.new_file_number();
-    let mem = Memtable::new(logs.first().copied().unwrap_or(log_number));
+    let first_log = logs.first().copied().unwrap_or(log_number);
+    let mem = Memtable::with_compression(first_log, opts.memtable_compression_value());
     let mut subs = SubscriptionTable::from_manifest(&versions.state().subscriptions);
     let report = replay(
         (&*fs, dir),

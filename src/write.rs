@@ -335,7 +335,10 @@ fn rotate(inner: &Inner, log: &mut LogState) -> Result<()> {
     let sv = inner.super_version.load_full();
     let mut imms = sv.imms.clone();
     imms.push(sv.mem.clone());
-    let mem = Arc::new(Memtable::new(number));
+    let mem = Arc::new(Memtable::with_compression(
+        number,
+        inner.opts.memtable_compression,
+    ));
     inner.super_version.store(Arc::new(SuperVersion {
         mem,
         imms,
