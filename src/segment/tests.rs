@@ -627,16 +627,15 @@ fn a_block_is_cached_on_its_second_miss_not_its_first() {
     let blocks = seg.data_block_handles().len() as u64;
     let scan = || collect(seg.range(Bound::Unbounded, Bound::Unbounded));
     assert_eq!(scan(), entries);
-    // At most a few doorkeeper false positives (a block's bit among 64K here).
+    // A few doorkeeper false positives at most: the bits of about 500 blocks among 64K
+    // (under 1% of the blocks expected; the keys depend on the order tests open files in).
     let admitted_early = cache.used_bytes();
-    assert!(
-        admitted_early < 2 * 1024,
-        "{admitted_early} bytes cached after one read"
-    );
     assert_eq!(scan(), entries);
+    let full = cache.used_bytes();
+    assert!(full > blocks * 256, "every block cached after two reads");
     assert!(
-        cache.used_bytes() > blocks * 256,
-        "every block cached after two reads"
+        admitted_early * 20 < full,
+        "{admitted_early} of {full} bytes cached after one read"
     );
     let hits = cache.hits();
     assert_eq!(scan(), entries);
