@@ -262,10 +262,11 @@ impl Memtable {
         if self.compress_values && value.len() >= COMPRESS_VALUES_FROM {
             let squeezed = ENCODER.with(|cell| {
                 let (encoder, out) = &mut *cell.borrow_mut();
-                let n = crate::coding::snappy_if_smaller(encoder, value, out, 0)?;
-                let entry = MemKey::compressed(user_key, seqno, kind, &out[..n]);
+                let squeezed = crate::coding::snappy_if_smaller(encoder, value, out, 0)
+                    .map(|n| (MemKey::compressed(user_key, seqno, kind, &out[..n]), n));
+                // Whether or not it paid: one huge value must not pin its size in the buffer.
                 crate::coding::release_if_large(out);
-                Some((entry, n))
+                squeezed
             });
             if let Some(done) = squeezed {
                 return done;
