@@ -385,16 +385,23 @@ fn footer_of(bytes: &[u8]) -> format::Footer {
     format::Footer::decode(&raw).unwrap()
 }
 
-#[test]
-fn a_flipped_byte_in_a_data_block_is_corruption_on_read() {
-    let dir = tempfile::tempdir().unwrap();
+/// A segment whose fourth data block has a flipped byte: its path, that block's handle and
+/// the first internal key stored in it.
+fn with_damaged_data_block(dir: &Path) -> (PathBuf, BlockHandle, Vec<u8>) {
     let mut target = BlockHandle::default();
     let mut key_in_block = Vec::new();
-    let path = damaged(dir.path(), |bytes, seg| {
+    let path = damaged(dir, |bytes, seg| {
         target = seg.data_block_handles()[3];
         key_in_block = seg.read_block_entries(target).unwrap()[0].0.clone();
         bytes[(target.offset + target.size_bytes / 2) as usize] ^= 0x10;
     });
+    (path, target, key_in_block)
+}
+
+#[test]
+fn a_flipped_byte_in_a_data_block_is_corruption_on_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, target, key_in_block) = with_damaged_data_block(dir.path());
     let seg = Arc::new(Segment::open(&path, 1).unwrap());
     let err = seg.read_block_entries(target).unwrap_err();
     assert!(matches!(err, Error::Corruption { offset, .. } if offset == target.offset));
@@ -725,13 +732,7 @@ fn a_small_cache_stays_within_its_capacity_and_still_reads_correctly() {
 #[test]
 fn a_damaged_block_is_never_cached_and_fails_every_read() {
     let dir = tempfile::tempdir().unwrap();
-    let mut target = BlockHandle::default();
-    let mut key_in_block = Vec::new();
-    let path = damaged(dir.path(), |bytes, seg| {
-        target = seg.data_block_handles()[3];
-        key_in_block = seg.read_block_entries(target).unwrap()[0].0.clone();
-        bytes[(target.offset + target.size_bytes / 2) as usize] ^= 0x10;
-    });
+    let (path, _, key_in_block) = with_damaged_data_block(dir.path());
     let cache = Arc::new(BlockCache::new(64 << 20));
     let seg = cached(&path, 1, &cache);
     for _ in 0..2 {
