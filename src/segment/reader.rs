@@ -229,11 +229,17 @@ impl Segment {
             .collect()
     }
 
-    /// Reads one data block, verifying its checksum, and decodes all its entries.
+    /// Reads one data block, verifying its checksum, and decodes all its entries (a cached
+    /// copy is used, none is added).
     pub fn read_block_entries(&self, handle: BlockHandle) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        let contents = self.data_block(handle)?;
-        BlockView::parse(&contents)
-            .and_then(|b| b.entries())
+        self.entries_of(handle, false)
+    }
+
+    /// Every entry of the block at `handle` (see [`Segment::decoded_block`]).
+    fn entries_of(&self, handle: BlockHandle, fill_cache: bool) -> Result<Vec<Entry>> {
+        let block = self.decoded_block(handle, fill_cache)?;
+        BlockView::with_layout(&block.bytes, block.layout)
+            .entries()
             .map_err(|m| self.corrupt(handle.offset, m.0))
     }
 
@@ -296,12 +302,10 @@ impl Segment {
     }
 
     fn block_entries(&self, block_no: usize, fill_cache: bool) -> Result<Vec<Entry>> {
-        let Some(loaded) = self.load_block(block_no, fill_cache)? else {
-            return Ok(Vec::new());
-        };
-        BlockView::with_layout(&loaded.data.bytes, loaded.data.layout)
-            .entries()
-            .map_err(|m| self.corrupt(loaded.offset, m.0))
+        match self.index.handle(block_no) {
+            Some(handle) => self.entries_of(handle, fill_cache),
+            None => Ok(Vec::new()),
+        }
     }
 
     fn file_view(&self) -> FileView<'_> {
