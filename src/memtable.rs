@@ -2,6 +2,7 @@
 
 use std::collections::VecDeque;
 use std::ops::Bound;
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -9,19 +10,20 @@ use crossbeam_skiplist::SkipMap;
 
 use crate::error::{Error, Result};
 use crate::key::{self, trailer, SeqNo, ValueKind, TRAILER_LEN};
-use crate::options::{Compression, VALUE_SIZE_MAX};
+use crate::options::{Compression, KEY_SIZE_MAX, VALUE_SIZE_MAX};
 
-/// Bytes charged for an entry's skiplist node: a 48-byte `MemKey`, the height word and a
-/// tower of one pointer per level (two on average), in the allocator's chunk: 80 bytes for
-/// towers of one or two, 96 for three or four, more above; 85 on average (measured: 300,000
-/// inserts grow the resident set by the charge within a byte an entry).
-const NODE_BYTES: usize = 85;
+/// Bytes charged for an entry's skiplist node: a 40-byte `MemKey`, the height word and a
+/// tower of one pointer per level (two on average), in the allocator's chunk: 64 bytes for
+/// a tower of one, 80 for two or three, 96 for four or five, more above; 75 on average
+/// (measured: 300,000 inserts grow the anonymous resident set by the charge within half a
+/// byte an entry, values compressed or not).
+const NODE_BYTES: usize = 75;
 
 /// What the allocator takes for a `n`-byte allocation: glibc's chunk (the size and an 8-byte
 /// header rounded up to 16, at least 32); nothing for 0 bytes. An entry is charged its node
 /// and the chunk of its data (the value as stored, after any key longer than 16 bytes), so
-/// the memtable's size is the memory it holds whether values are compressed or not: 197
-/// bytes for a 16-byte key and a 100-byte value stored whole, 149 for one stored in 48.
+/// the memtable's size is the memory it holds whether values are compressed or not: 187
+/// bytes for a 16-byte key and a 100-byte value stored whole, 139 for one stored in 48.
 fn heap_bytes(n: usize) -> usize {
     match n {
         0 => 0,
@@ -41,7 +43,7 @@ thread_local! {
 /// One memtable entry: the user key's first 16 bytes and the trailer inline, and one
 /// allocation holding the value, preceded by the whole user key when it is longer than 16
 /// bytes. The value is stored snappy-compressed when the memtable compresses values and
-/// that saves at least 1/8 of it (`compressed`).
+/// that saves at least 1/8 of it ([`COMPRESSED_FLAG`]).
 ///
 /// # Invariants
 /// `Ord` is the internal-key order (user key ascending, trailer descending); the value never
@@ -50,13 +52,59 @@ thread_local! {
 /// the heads differ: a skiplist search then decides most steps without following the pointer
 /// to the entry's bytes (a cache miss per step otherwise). A key of at most 16 bytes lives
 /// only in `head`, which saves copying it and 16 or more bytes per entry.
-#[derive(Debug, Clone)]
 pub struct MemKey {
     head: [u8; HEAD_LEN],
     trailer: u64,
+    /// The first byte of the entry's data: a boxed slice of [`MemKey::data_len`] bytes,
+    /// leaked by [`MemKey::with_trailer`] and freed by `Drop`. A thin pointer, its length
+    /// kept in `data_len_flags`, keeps the key at 40 bytes (a `Box<[u8]>` made it 48), and
+    /// so the skiplist node of a tower of one in a 64-byte chunk instead of 80.
+    data: NonNull<u8>,
     user_len: u32,
-    compressed: bool,
-    data: Box<[u8]>,
+    /// The data's length, with [`COMPRESSED_FLAG`] set when the value is stored compressed.
+    data_len_flags: u32,
+}
+
+/// In `MemKey::data_len_flags`: the value is stored snappy-compressed. Lengths stay far
+/// below it (a key of at most 64 KiB and a value of at most 256 MiB).
+const COMPRESSED_FLAG: u32 = 1 << 31;
+const _: () = assert!(KEY_SIZE_MAX + VALUE_SIZE_MAX < COMPRESSED_FLAG as usize);
+
+// SAFETY: a `MemKey` owns the allocation `data` points to, as the `Box<[u8]>` it was made
+// from did: nothing else holds the pointer, and the bytes are never written after
+// `with_trailer` (only read through `&self`, and freed in `Drop`, which has `&mut self`).
+// `Box<[u8]>` is `Send` and `Sync`, so a `MemKey` may be too.
+unsafe impl Send for MemKey {}
+// SAFETY: as for `Send` above: shared access only ever reads the bytes.
+unsafe impl Sync for MemKey {}
+
+impl Drop for MemKey {
+    fn drop(&mut self) {
+        let slice = std::ptr::slice_from_raw_parts_mut(self.data.as_ptr(), self.data_len());
+        // SAFETY: `data` and `data_len()` are the pointer and length of the boxed slice that
+        // `with_trailer` leaked (the length is never changed afterwards), and this is the
+        // only place that frees it, once.
+        drop(unsafe { Box::from_raw(slice) });
+    }
+}
+
+impl Clone for MemKey {
+    fn clone(&self) -> Self {
+        let mut k = MemKey::from_parts(self.head, self.trailer, self.user_len, self.data().into());
+        k.data_len_flags = self.data_len_flags;
+        k
+    }
+}
+
+impl std::fmt::Debug for MemKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemKey")
+            .field("user_key", &self.user_key())
+            .field("trailer", &self.trailer)
+            .field("compressed", &self.is_compressed())
+            .field("stored_value_len", &self.stored_value().len())
+            .finish()
+    }
 }
 
 /// Bytes of the user key held inline in [`MemKey`].
@@ -77,7 +125,7 @@ impl MemKey {
     /// [`MemKey::new`] with `stored` as the value's snappy-compressed form.
     fn compressed(user_key: &[u8], seqno: SeqNo, kind: ValueKind, stored: &[u8]) -> Self {
         let mut k = Self::with_trailer(user_key, trailer(seqno, kind), stored);
-        k.compressed = true;
+        k.data_len_flags |= COMPRESSED_FLAG;
         k
     }
 
@@ -90,13 +138,31 @@ impl MemKey {
         } else {
             [user_key, value].concat().into_boxed_slice()
         };
+        MemKey::from_parts(head, trailer, user_key.len() as u32, data)
+    }
+
+    /// Takes ownership of `data` (see the `data` field).
+    fn from_parts(head: [u8; HEAD_LEN], trailer: u64, user_len: u32, data: Box<[u8]>) -> Self {
+        let data_len_flags = data.len() as u32;
         MemKey {
             head,
             trailer,
-            user_len: user_key.len() as u32,
-            compressed: false,
-            data,
+            data: NonNull::from(Box::leak(data)).cast::<u8>(),
+            user_len,
+            data_len_flags,
         }
+    }
+
+    /// Bytes of data: the user key when longer than 16 bytes, then the value as stored.
+    fn data_len(&self) -> usize {
+        (self.data_len_flags & !COMPRESSED_FLAG) as usize
+    }
+
+    fn data(&self) -> &[u8] {
+        // SAFETY: `data` points to the `data_len()` bytes of the boxed slice `from_parts`
+        // leaked; it stays allocated and unchanged until `Drop`, which needs `&mut self`,
+        // so it outlives this borrow of `self`.
+        unsafe { std::slice::from_raw_parts(self.data.as_ptr(), self.data_len()) }
     }
 
     /// Appends the encoded internal key to `out`.
@@ -116,26 +182,26 @@ impl MemKey {
     pub fn user_key(&self) -> &[u8] {
         match self.short() {
             true => &self.head[..self.user_len as usize],
-            false => &self.data[..self.user_len as usize],
+            false => &self.data()[..self.user_len as usize],
         }
     }
 
     /// The value as stored: compressed when [`MemKey::is_compressed`].
     fn stored_value(&self) -> &[u8] {
         match self.short() {
-            true => &self.data,
-            false => &self.data[self.user_len as usize..],
+            true => self.data(),
+            false => &self.data()[self.user_len as usize..],
         }
     }
 
     /// Whether the value is stored snappy-compressed.
     pub fn is_compressed(&self) -> bool {
-        self.compressed
+        self.data_len_flags & COMPRESSED_FLAG != 0
     }
 
     /// Writes the value (empty for a tombstone) into `out`, replacing its contents.
     pub fn value_to(&self, out: &mut Vec<u8>) -> Result<()> {
-        if !self.compressed {
+        if !self.is_compressed() {
             out.clear();
             out.extend_from_slice(self.stored_value());
             return Ok(());
@@ -554,6 +620,28 @@ mod tests {
             saved > 40 + 40,
             "compression saved only {saved} bytes of charge"
         );
+    }
+
+    #[test]
+    fn a_cloned_entry_owns_its_own_copy_of_key_value_and_flag() {
+        let long_key = [b'k'; 40];
+        let value = [b'x'; 200];
+        let m = Memtable::with_compression(1, Compression::Snappy);
+        m.insert(&long_key, 7, ValueKind::Put, &value);
+        m.insert(b"short", 8, ValueKind::Delete, b"");
+        let clones: Vec<MemKey> = m.map.iter().map(|e| e.key().clone()).collect();
+        drop(m); // the clones must not point into the dropped entries
+        assert_eq!(clones[0].user_key(), &long_key);
+        assert!(clones[0].is_compressed());
+        assert_eq!(clones[0].value().unwrap(), value);
+        assert_eq!(clones[1].user_key(), b"short");
+        assert!(!clones[1].is_compressed());
+        assert_eq!(clones[1].kind(), ValueKind::Delete);
+        assert!(clones[1].value().unwrap().is_empty());
+        let moved = std::thread::spawn(move || clones[0].value().unwrap())
+            .join()
+            .unwrap();
+        assert_eq!(moved, value);
     }
 
     #[test]
