@@ -58,6 +58,8 @@ pub(crate) struct Inner {
     pub visible_seqno: AtomicU64,
     pub queue: WriteQueue,
     pub log: Mutex<Option<LogState>>,
+    /// Log files sealed at rotation but not yet synced (see its invariants).
+    pub unsynced_logs: crate::write::UnsyncedLogs,
     pub versions: Mutex<VersionSet>,
     pub bg: Mutex<BgState>,
     pub bg_cv: Condvar,

@@ -28,8 +28,12 @@ pub enum Compression {
 /// What recovery does when a commit log file is damaged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RecoveryMode {
-    /// Drop an incomplete record at the very end of the newest log file (a crash in the
-    /// middle of an append) and report it; anything else wrong is [`Error::Corruption`].
+    /// Drop an incomplete record at the end of a log file (a crash in the middle of an
+    /// append, or a power loss cutting a log file a rotation sealed without syncing) and
+    /// every later log file, and report them; so too a log file that ends cleanly but short
+    /// (the next one does not start at the next sequence number). Anything else wrong is
+    /// [`Error::Corruption`]. No synced write is ever dropped: a synced write syncs every
+    /// older log file first.
     #[default]
     TolerateTornTail,
     /// Replay up to the first bad record of any log file, drop it and everything after it,

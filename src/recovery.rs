@@ -41,11 +41,11 @@ pub struct RecoveryReport {
     pub records_replayed: u64,
     /// The newest sequence number after recovery.
     pub last_seqno: SeqNo,
-    /// What was dropped: at most one torn tail with the default recovery mode; with
+    /// What was dropped: with the default recovery mode, a torn tail of one log file (or a
+    /// log file that ends short) and the log files after it; with
     /// [`RecoveryMode::PointInTime`], everything from the first bad record on.
     pub dropped: Vec<DroppedTail>,
-    /// Log files removed whole because they followed the point of recovery
-    /// ([`RecoveryMode::PointInTime`] only).
+    /// Log files removed whole because they followed the point of recovery.
     pub removed_logs: Vec<PathBuf>,
 }
 
@@ -101,6 +101,7 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<Inner>> {
         visible_seqno: AtomicU64::new(report.last_seqno),
         queue: Default::default(),
         log: Mutex::new(Some(LogState::new(writer, report.last_seqno))),
+        unsynced_logs: Default::default(),
         versions: Mutex::new(versions),
         bg: Mutex::new(BgState::default()),
         bg_cv: Condvar::new(),
@@ -202,6 +203,13 @@ fn remove_orphans(dir: &Path, versions: &VersionSet, listing: &[FileKind]) -> Re
 }
 
 /// Replays log files `logs` (ascending) into `mem`, skipping what segments already hold.
+///
+/// The log ends at the first file that was cut short: a torn tail (judged by `mode`), or a
+/// clean end without the seal marker a rotation appends (`FORMAT.md`, "Seal marker")
+/// followed by a file whose first record is not the next sequence number. Either is a file a
+/// rotation sealed without syncing, cut by a power loss; no synced write can follow one
+/// (`write::UnsyncedLogs`), so the later files are removed, and reported. A gap after a
+/// sealed file is a missing log file: corruption.
 fn replay(
     (fs, dir): (&dyn FileSystem, &Path),
     logs: &[u64],
@@ -213,62 +221,107 @@ fn replay(
         last_seqno: flushed,
         ..RecoveryReport::default()
     };
+    let mut after_unsealed = false;
     for (i, &n) in logs.iter().enumerate() {
         let path = files::log_path(dir, n);
         let is_last = i + 1 == logs.len();
-        let stop = replay_file(&path, (mem, &mut *subs), &mut report)
-            .and_then(|tail| judge_tail(&path, tail, is_last, mode));
+        let end = replay_file(&path, (mem, &mut *subs), &mut report, after_unsealed)?;
         report.logs_replayed += 1;
-        match stop {
-            Ok(None) => {}
-            Ok(Some(dropped)) => {
-                truncate(fs, &path, dropped.offset)?;
-                log_dropped(&dropped);
-                report.dropped.push(dropped);
-                if mode == RecoveryMode::PointInTime {
-                    remove_later_logs((fs, dir), &logs[i + 1..], &mut report)?;
-                    break;
-                }
+        let tail = match end {
+            FileEnd::Read { tail, sealed } => {
+                after_unsealed = !sealed;
+                tail
             }
-            Err(e) => return Err(e),
+            FileEnd::StartsAfterGap { expected, found } => {
+                let reason = format!(
+                    "starts at sequence number {found} but the log file before it ends at {} \
+                     without its seal marker: that file was cut short (sealed at a rotation, \
+                     not synced, and a power loss came first), and nothing after the cut was \
+                     synced",
+                    expected - 1
+                );
+                remove_later_logs((fs, dir), &logs[i..], &reason, &mut report)?;
+                break;
+            }
+        };
+        if let Some(dropped) = judge_tail(&path, tail, mode)? {
+            truncate(fs, &path, dropped.offset)?;
+            log_dropped(&dropped);
+            report.dropped.push(dropped);
+            if !is_last {
+                let reason = "follows the point of recovery".to_string();
+                remove_later_logs((fs, dir), &logs[i + 1..], &reason, &mut report)?;
+                break;
+            }
         }
     }
     Ok(report)
 }
 
+/// How replaying a log file ended.
+enum FileEnd {
+    /// At the end of the file, or at a bad record (the tail state says which); `sealed` when
+    /// the last record read is a seal marker.
+    Read { tail: TailState, sealed: bool },
+    /// Before the file's first new record, which starts at `found`, not at `expected`, after
+    /// a file that ended without its seal marker.
+    StartsAfterGap { expected: SeqNo, found: SeqNo },
+}
+
+/// Replays one log file. `after_unsealed`: the file before it ended cleanly but without a
+/// seal marker, so a gap before this file's first record means that file was cut short.
 fn replay_file(
     path: &Path,
     (mem, subs): (&Memtable, &mut SubscriptionTable),
     report: &mut RecoveryReport,
-) -> Result<TailState> {
+    after_unsealed: bool,
+) -> Result<FileEnd> {
+    let unsealed = |tail| FileEnd::Read {
+        tail,
+        sealed: false,
+    };
     let file = match LogFile::read(path) {
         Ok(f) => f,
-        Err(e) => return corruption_as_tail(path, e),
+        Err(e) => return corruption_as_tail(path, e).map(unsealed),
     };
+    let mut replayed_here = false;
+    let mut sealed = false;
+    let mut gap = None;
     let outcome = file.scan(|item| {
         let rec = item.record;
+        let new = rec.last_seqno() > report.last_seqno;
+        if new && rec.first_seqno != report.last_seqno + 1 {
+            let expected = report.last_seqno + 1;
+            if after_unsealed && !replayed_here {
+                gap = Some((expected, rec.first_seqno));
+                // Any error stops the scan; this one is dropped below, `gap` says why.
+                return Err(Error::Closed(String::new()));
+            }
+            let detail = format!(
+                "record starts at sequence number {}; expected {expected}",
+                rec.first_seqno
+            );
+            return Err(Error::corruption(path, item.offset, detail));
+        }
+        sealed = rec.is_seal_marker();
         // Acknowledgements are replayed even when the batch's data is already in a segment:
         // the manifest holds only the positions acknowledged before the last flush.
         subs.apply_acks(rec.last_seqno(), &rec.acks);
-        if rec.last_seqno() <= report.last_seqno {
-            return Ok(()); // already in a segment
-        }
-        if rec.first_seqno != report.last_seqno + 1 {
-            let detail = format!(
-                "record starts at sequence number {}; expected {}",
-                rec.first_seqno,
-                report.last_seqno + 1
-            );
-            return Err(Error::corruption(path, item.offset, detail));
+        if !new {
+            return Ok(()); // already in a segment, or no operations
         }
         insert_batch(mem, rec.first_seqno, &rec.batch);
         report.last_seqno = rec.last_seqno();
         report.records_replayed += 1;
+        replayed_here = true;
         Ok(())
     });
+    if let Some((expected, found)) = gap {
+        return Ok(FileEnd::StartsAfterGap { expected, found });
+    }
     match outcome {
-        Ok(tail) => Ok(tail),
-        Err(e) => corruption_as_tail(path, e),
+        Ok(tail) => Ok(FileEnd::Read { tail, sealed }),
+        Err(e) => corruption_as_tail(path, e).map(unsealed),
     }
 }
 
@@ -291,12 +344,7 @@ fn corruption_as_tail(path: &Path, e: Error) -> Result<TailState> {
 }
 
 /// Decides what a bad tail means: `Ok(Some)` to drop it, `Err` for corruption.
-fn judge_tail(
-    path: &Path,
-    tail: TailState,
-    is_last: bool,
-    mode: RecoveryMode,
-) -> Result<Option<DroppedTail>> {
+fn judge_tail(path: &Path, tail: TailState, mode: RecoveryMode) -> Result<Option<DroppedTail>> {
     let len = std::fs::metadata(path).at(path)?.len();
     let (offset, reason, torn) = match tail {
         TailState::Clean => return Ok(None),
@@ -312,7 +360,10 @@ fn judge_tail(
             at_tail,
         } => (offset, detail, at_tail),
     };
-    let tolerated = mode == RecoveryMode::PointInTime || (torn && is_last);
+    // A torn end of an older log file is a rotation's unsynced file cut by a power loss
+    // (`replay` then drops the files after it); anything else bad is corruption, unless the
+    // mode recovers to a point in time.
+    let tolerated = mode == RecoveryMode::PointInTime || torn;
     if !tolerated {
         return Err(Error::corruption(path, offset, reason));
     }
@@ -337,18 +388,20 @@ fn truncate(fs: &dyn FileSystem, path: &Path, offset: u64) -> Result<()> {
 fn remove_later_logs(
     (fs, dir): (&dyn FileSystem, &Path),
     later: &[u64],
+    reason: &str,
     report: &mut RecoveryReport,
 ) -> Result<()> {
     for &n in later {
         let path = files::log_path(dir, n);
         let len = std::fs::metadata(&path).at(&path)?.len();
-        let reason = "follows the point of recovery".to_string();
-        report.dropped.push(DroppedTail {
+        let dropped = DroppedTail {
             path: path.clone(),
             offset: 0,
             bytes: len,
-            reason,
-        });
+            reason: reason.to_string(),
+        };
+        log_dropped(&dropped);
+        report.dropped.push(dropped);
         files::remove_if_exists(fs, &path)?;
         report.removed_logs.push(path);
     }

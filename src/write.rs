@@ -19,6 +19,7 @@ use crate::group_commit::{GroupCommit, Slot};
 use crate::key::SeqNo;
 use crate::manifest::VersionEdit;
 use crate::memtable::Memtable;
+use parking_lot::Mutex;
 
 /// Bytes of batches one leader commits at most (one oversized batch still goes alone).
 const GROUP_SIZE_BYTES_MAX: usize = 4 << 20;
@@ -44,6 +45,46 @@ impl LogState {
             pending_log: None,
         }
     }
+}
+
+/// Log files a rotation sealed without syncing them, oldest first (`Inner::unsynced_logs`).
+///
+/// # Invariants
+/// Every sealed log file not in here is durable. A write that asks for a sync, a close, a
+/// new subscription, and a flush whose logs the feed keeps ([`feed_keeps_logs`]) sync
+/// every file in here first (oldest first), so a log file after a torn or short one never
+/// holds a synced write: recovery may end the log at the first file that is cut short
+/// (`recovery::replay`) and lose nothing that was acknowledged as durable.
+#[derive(Debug, Default)]
+pub(crate) struct UnsyncedLogs(Mutex<Vec<LogWriter>>);
+
+impl UnsyncedLogs {
+    /// Adds a sealed log file, newer than every file already held.
+    pub fn push(&self, sealed: LogWriter) {
+        self.0.lock().push(sealed);
+    }
+
+    /// `fdatasync`s every held file, oldest first, and lets go of each once it is durable.
+    pub fn sync_all(&self) -> Result<()> {
+        let mut held = self.0.lock();
+        while let Some(oldest) = held.first_mut() {
+            oldest.sync()?;
+            held.remove(0);
+        }
+        Ok(())
+    }
+
+    /// Lets go of log file `number` without syncing it (retention deleted it).
+    pub fn forget(&self, number: u64) {
+        self.0.lock().retain(|w| w.number() != number);
+    }
+}
+
+/// Whether retention may keep flushed log files past their flush: some subscription exists
+/// or the policy keeps a minimum of bytes. A flush then syncs them (else a power loss could
+/// cut a file the feed still serves; it is deleted right after the flush otherwise).
+pub(crate) fn feed_keeps_logs(inner: &Inner) -> bool {
+    inner.opts.feed_retention_bytes_min > 0 || !inner.feed.subs.lock().is_empty()
 }
 
 /// A batch waiting in the group-commit queue.
@@ -134,7 +175,9 @@ fn commit_group(inner: &Inner, log: &mut LogState, group: &[Arc<Pending>]) -> Re
     }
     if group.iter().any(|w| w.sync) {
         // After a failed fdatasync nothing is known about what reached the disk: never
-        // retried, never reported as a full disk (it stops writes; see `lead`).
+        // retried, never reported as a full disk (it stops writes; see `lead`). Older log
+        // files first: a synced write must never follow a log file a power loss can cut.
+        inner.unsynced_logs.sync_all().map_err(|e| sticky(&e))?;
         log.writer.sync().map_err(|e| sticky(&e))?;
         inner.counters.log_syncs.fetch_add(1, Ordering::Relaxed);
     }
@@ -324,10 +367,8 @@ pub(crate) fn wait_bg(
 /// Makes the memtable immutable and starts a new memtable and a new log file.
 ///
 /// The memtables switch first, so the flush thread starts on the full one while this thread
-/// makes the old log file durable (an `fdatasync`, tens of milliseconds): the flush then
-/// ends that much sooner relative to the writers, and the memory they gather meanwhile in
-/// the new memtable is that much smaller. Appends wait until the new file exists
-/// ([`open_pending_log`]).
+/// seals the old log file and creates the new one (two small syncs: the new file's header
+/// and the directory). Appends wait until the new file exists ([`open_pending_log`]).
 fn rotate(inner: &Inner, log: &mut LogState) -> Result<()> {
     open_pending_log(inner, log)?;
     let number = inner.versions.lock().new_file_number();
@@ -360,15 +401,31 @@ fn open_pending_log(inner: &Inner, log: &mut LogState) -> Result<()> {
     let Some(number) = log.pending_log else {
         return Ok(());
     };
-    // The old file is complete: make it durable, at its exact length, before a newer file
-    // exists, so that only the newest log file can ever have a torn or zero tail. Finishing
-    // twice (after a failed creation) changes nothing.
-    log.writer.finish().map_err(|e| sticky(&e))?;
-    log.writer = LogWriter::create(&**inner.opts.file_system_value(), &inner.dir, number)?;
+    // The old file is complete: cut it to its exact length, but leave it unsynced (its pages
+    // usually never reach the disk: the flush makes it redundant and retention deletes it
+    // first). It joins `unsynced_logs` before anything is appended to the new file, so a
+    // synced write there syncs it first. Sealing twice (after a failed creation) changes
+    // nothing.
+    let fs = &**inner.opts.file_system_value();
+    let marker = seal_marker(log);
+    log.writer.seal(fs, &marker).map_err(|e| sticky(&e))?;
+    let created = LogWriter::create(fs, &inner.dir, number)?;
+    let sealed = std::mem::replace(&mut log.writer, created);
+    inner.unsynced_logs.push(sealed);
     inner.feed.logs.lock().push(number, log.last_seqno + 1);
     log.pending_log = None;
     notify_bg(inner); // a flush may wait for this file (`flush_one`)
     Ok(())
+}
+
+/// The framed seal marker for the end of the current log file: a record of no operations
+/// and no acknowledgements at the next sequence number (`FORMAT.md`, "Seal marker").
+fn seal_marker(log: &LogState) -> Vec<u8> {
+    let header = record_header(log.last_seqno + 1, 0, now_us());
+    let body = RecordBody::encode(&WriteBatch::new(), &[], crate::options::Compression::None);
+    let mut out = Vec::new();
+    encode_frame_parts(&mut out, &[&header, body.as_bytes()]);
+    out
 }
 
 /// Flushes the memtable now and waits until nothing older than this call is unflushed.
@@ -408,7 +465,12 @@ fn notify_bg(inner: &Inner) {
 pub(crate) fn close_log(inner: &Inner) -> Result<()> {
     let mut guard = inner.log.lock();
     match guard.take() {
-        Some(mut log) => log.writer.finish(),
+        Some(mut log) => {
+            inner.unsynced_logs.sync_all()?;
+            let marker = seal_marker(&log);
+            log.writer
+                .finish(&**inner.opts.file_system_value(), &marker)
+        }
         None => Ok(()),
     }
 }
@@ -508,6 +570,11 @@ fn flush_one(inner: &Inner, mem: Arc<Memtable>) -> Result<()> {
     }
     let next_log = next_log_number(inner, &mem);
     edit.log_number = Some(next_log);
+    if feed_keeps_logs(inner) {
+        // Once the edit names `next_log` recovery no longer reads the flushed files, and a
+        // power loss cutting one would leave a hole in the feed (UnsyncedLogs).
+        inner.unsynced_logs.sync_all()?;
+    }
     {
         let mut vs = inner.versions.lock();
         let last_seqno = vs.state().last_seqno.max(mem.seqno_max());
@@ -528,7 +595,7 @@ fn flush_one(inner: &Inner, mem: Arc<Memtable>) -> Result<()> {
     crate::compaction::install_current_version(inner, Some(&mem));
     drop(mem);
     // The flush can end before the rotation that handed it the memtable has created the
-    // next log file (the rotation syncs the old one first), and retention keeps the newest
+    // next log file (it syncs the new file and the directory), and retention keeps the newest
     // file: wait for the new one (the rotation notifies), so the old one can go now. Never
     // by taking the log lock: a writer may hold it while it waits for this flush. A creation
     // that keeps failing (a full disk) leaves retention to the next flush after a second.

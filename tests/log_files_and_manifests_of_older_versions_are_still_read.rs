@@ -1,11 +1,11 @@
-//! A database written before the change feed (commit log and manifest format version 1), or
-//! before log compression (log format version 2), still opens: its log files are replayed and
-//! handed out by the change feed, and new files are written in the current format next to the
-//! old ones.
+//! A database written before the change feed (commit log and manifest format version 1),
+//! before log compression (log format version 2), or before seal markers (log format version
+//! 3), still opens: its log files are replayed and handed out by the change feed, and new files
+//! are written in the current format next to the old ones.
 use std::path::Path;
 
 use alluvium::coding::Reader;
-use alluvium::commit_log::RECORD_HEADER_LEN;
+use alluvium::commit_log::{LOG_FORMAT_VERSION, RECORD_HEADER_LEN};
 use alluvium::files::{self, FileKind};
 use alluvium::frame::{encode_frame, file_header, Frame, FrameReader, FILE_HEADER_LEN};
 use alluvium::{Db, Error, Options, Result, Start, WriteBatch};
@@ -18,16 +18,25 @@ fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::write(path, bytes).map_err(|e| Error::io(path, e))
 }
 
-/// Rewrites a version 3 log file as version 2 or 1: every record loses its body encoding byte
-/// (the bodies here are too small to be compressed), and for version 1 its acknowledgement
-/// section too (here always the single byte `ack_count = 0`).
+/// Rewrites a current log file as version 3, 2 or 1: its seal marker goes (no earlier version
+/// has one); below version 3 every record loses its body encoding byte (the bodies here are
+/// too small to be compressed), and for version 1 its acknowledgement section too (here
+/// always the single byte `ack_count = 0`).
 fn downgrade_log(path: &Path, version: u32) -> Result<()> {
     let data = read(path)?;
-    assert_eq!(Reader::new(&data[8..12]).u32(), Some(3));
+    assert_eq!(Reader::new(&data[8..12]).u32(), Some(LOG_FORMAT_VERSION));
     let mut out = file_header(*b"ALVMLOG1", version);
     let mut frames = FrameReader::new(&data, FILE_HEADER_LEN);
     while let Frame::Record { payload, .. } = frames.next_frame() {
         let (header, stored) = payload.split_at(RECORD_HEADER_LEN);
+        let count = Reader::new(&header[8..12]).u32();
+        if count == Some(0) && stored == [0, 0] {
+            continue; // the seal marker: raw, no operations, no acknowledgements
+        }
+        if version == 3 {
+            encode_frame(&mut out, payload);
+            continue;
+        }
         assert_eq!(stored[0], 0, "a raw body");
         let body = &stored[1..];
         let body = match version {
@@ -60,6 +69,11 @@ fn version_2_log_files_are_still_read() -> Result<()> {
     old_files_are_still_read(2)
 }
 
+#[test]
+fn version_3_log_files_are_still_read() -> Result<()> {
+    old_files_are_still_read(3)
+}
+
 /// Writes a database, rewrites its log files in format `log_version` (and its manifests in
 /// version 1 when that is 1), and reads it back.
 fn old_files_are_still_read(log_version: u32) -> Result<()> {
@@ -84,7 +98,7 @@ fn old_files_are_still_read(log_version: u32) -> Result<()> {
     assert_eq!(db.recovery_report().records_replayed, 2);
     assert_eq!(db.get("kiwi")?, Some(b"green".to_vec()));
     assert_eq!(db.get("apple")?, None);
-    db.put("fig", "purple")?; // into a new, version 3 log file
+    db.put("fig", "purple")?; // into a new log file, in the current version
     let mut cursor = db.changes(Start::Beginning)?;
     let firsts: Vec<u64> = std::iter::from_fn(|| cursor.try_next().transpose())
         .map(|b| b.map(|b| b.first_seqno))

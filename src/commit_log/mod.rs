@@ -22,7 +22,9 @@ pub use writer::LogWriter;
 pub const LOG_MAGIC: [u8; 8] = *b"ALVMLOG1";
 /// The commit log format version this build writes. It reads this one and every earlier one
 /// (`FORMAT.md`, "Version changes").
-pub const LOG_FORMAT_VERSION: u32 = 3;
+pub const LOG_FORMAT_VERSION: u32 = 4;
+/// The first commit log format version with seal markers (`LogRecord::is_seal_marker`).
+pub const LOG_FORMAT_VERSION_SEAL_MARKERS: u32 = 4;
 /// The oldest commit log format version this build reads.
 pub const LOG_FORMAT_VERSION_OLDEST: u32 = 1;
 /// Bytes of the file header: magic, version, checksum.

@@ -79,6 +79,13 @@ impl LogRecord {
     pub fn last_seqno(&self) -> SeqNo {
         self.first_seqno + self.batch.len() as u64 - 1
     }
+
+    /// A record of neither operations nor acknowledgements (format version 4 on): the last
+    /// record of a log file a rotation or a close sealed, so a file that ends without one
+    /// was cut short (`FORMAT.md`, "Seal marker").
+    pub fn is_seal_marker(&self) -> bool {
+        self.batch.is_empty() && self.acks.is_empty()
+    }
 }
 
 /// Everything of a version 3 record after its header: the encoding byte and the body.
@@ -213,7 +220,7 @@ pub fn decode_record(payload: &[u8], version: u32) -> Result<LogRecord, (usize, 
             .map_err(|(at, detail)| (RECORD_HEADER_LEN + at, detail))?,
         _ => decode_encoded_body(&payload[RECORD_HEADER_LEN..], count)?,
     };
-    if ops.is_empty() && acks.is_empty() {
+    if ops.is_empty() && acks.is_empty() && version < super::LOG_FORMAT_VERSION_SEAL_MARKERS {
         return Err((
             0,
             "record has neither operations nor acknowledgements".into(),
@@ -433,5 +440,10 @@ mod tests {
         assert_eq!(rec.map(|r| (r.first_seqno, r.last_seqno())), Ok((8, 7)));
         let empty = encode(8, &WriteBatch::new(), &[], Compression::Snappy);
         assert!(decode_record(&empty, 3).is_err());
+        let marker = decode_record(&empty, 4).map_err(|e| e.1);
+        assert_eq!(
+            marker.map(|r| (r.is_seal_marker(), r.last_seqno())),
+            Ok((true, 7))
+        );
     }
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use super::{LOG_FORMAT_VERSION, LOG_HEADER_LEN, LOG_MAGIC};
 use crate::error::{IoContext, Result};
 use crate::files;
-use crate::fs::{FileSystem, WritableFile, WritebackHints};
+use crate::fs::{FileSystem, WritableFile};
 
 /// An open commit log file that only grows.
 ///
@@ -18,9 +18,8 @@ pub struct LogWriter {
     path: PathBuf,
     number: u64,
     size_bytes: u64,
-    /// So the `fdatasync` at a memtable rotation waits for about a MiB, not a whole memtable's
-    /// log (hundreds of milliseconds for 64 MiB on a plain disk).
-    hints: WritebackHints,
+    /// [`LogWriter::seal`] ran: the seal marker is written and the file cut to its length.
+    sealed: bool,
 }
 
 impl LogWriter {
@@ -43,7 +42,7 @@ impl LogWriter {
             path,
             number,
             size_bytes,
-            hints: WritebackHints::from(size_bytes),
+            sealed: false,
         })
     }
 
@@ -51,7 +50,6 @@ impl LogWriter {
     pub fn append(&mut self, frames: &[u8]) -> Result<()> {
         self.file.write_all(frames).at(&self.path)?;
         self.size_bytes += frames.len() as u64;
-        self.hints.wrote(&mut *self.file, self.size_bytes);
         Ok(())
     }
 
@@ -69,10 +67,29 @@ impl LogWriter {
         self.file.sync_data().at(&self.path)
     }
 
-    /// Makes the file durable as complete, at exactly the bytes written (a preallocated
-    /// tail goes: [`crate::fs::WritableFile::finish`]). Nothing is appended afterwards.
-    pub fn finish(&mut self) -> Result<()> {
-        self.file.finish().at(&self.path)
+    /// Appends the seal marker `marker` (one framed record of no operations and no
+    /// acknowledgements, `FORMAT.md` "Seal marker") and ends the file at exactly the bytes
+    /// written (a preallocated tail goes: [`crate::fs::WritableFile::seal`]), without syncing
+    /// it. Nothing is appended afterwards; sealing again changes nothing. A marker that cannot
+    /// be appended (a full disk) is cut back and left out: the file is then complete but
+    /// reads as possibly cut short, which only weakens how recovery tells a missing log file
+    /// from a cut one.
+    pub fn seal(&mut self, fs: &dyn FileSystem, marker: &[u8]) -> Result<()> {
+        if self.sealed {
+            return Ok(());
+        }
+        if self.append(marker).is_err() {
+            self.rollback(fs)?;
+        }
+        self.file.seal().at(&self.path)?;
+        self.sealed = true;
+        Ok(())
+    }
+
+    /// [`LogWriter::seal`], then [`LogWriter::sync`].
+    pub fn finish(&mut self, fs: &dyn FileSystem, marker: &[u8]) -> Result<()> {
+        self.seal(fs, marker)?;
+        self.sync()
     }
 
     /// The file's number.

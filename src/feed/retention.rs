@@ -43,6 +43,7 @@ pub(crate) fn apply_retention(inner: &Inner) -> Result<()> {
         doomed
     };
     for entry in doomed {
+        inner.unsynced_logs.forget(entry.number);
         files::remove_if_exists(
             &**inner.opts.file_system_value(),
             &files::log_path(&inner.dir, entry.number),

@@ -112,6 +112,11 @@ impl SubscriptionTable {
         changes
     }
 
+    /// Whether there are no subscriptions.
+    pub fn is_empty(&self) -> bool {
+        self.subs.is_empty()
+    }
+
     /// Every subscription's current position.
     pub fn positions(&self) -> impl Iterator<Item = SeqNo> + '_ {
         self.subs.values().map(|s| s.position)
@@ -258,12 +263,19 @@ impl Db {
         let id = versions.new_file_number();
         subs.insert(id, name.to_string(), position);
         drop(subs);
+        // The subscription may start in a flushed log file no flush synced (none kept logs
+        // for the feed until now). From here on every flush syncs its logs; a flush that
+        // decided not to before this insert has its files still unsynced or already deleted,
+        // and it waits on `versions` to name them flushed: make them durable now.
         let change = SubscriptionChange::Set {
             id,
             name: name.to_string(),
             position,
         };
-        let result = log_subscription_change(&mut versions, change);
+        let result = inner
+            .unsynced_logs
+            .sync_all()
+            .and_then(|()| log_subscription_change(&mut versions, change));
         if result.is_err() {
             inner.feed.subs.lock().remove(id);
         }

@@ -10,9 +10,11 @@
 //! writing into and copies each group's frames there.
 //!
 //! What readers must know (`FORMAT.md`, "What a reader finds"): the file is longer than what
-//! was written, and its tail is zeros; a frame being copied can be seen half there. Finishing
-//! the file ([`WritableFile::finish`]: at a memtable rotation and at close) cuts it to the
-//! bytes written and syncs it, so only the newest log file ever has a zero tail.
+//! was written, and its tail is zeros; a frame being copied can be seen half there. Sealing
+//! the file ([`WritableFile::seal`]: at a memtable rotation, and before the sync at close)
+//! cuts it to the bytes written, so while the machine runs only the newest log file has a
+//! zero tail (after a power loss an older one can too, if it was never synced: recovery then
+//! ends the log there, `FORMAT.md` "What a reader finds").
 
 use std::fs::File;
 use std::io;
@@ -37,7 +39,7 @@ const _: () = assert!(WINDOW_BYTES.is_multiple_of(MAP_BYTES));
 ///
 /// # Invariants
 /// - `len` bytes have been written; the file's size is `allocated` ≥ `len`, a multiple of
-///   [`WINDOW_BYTES`] until [`WritableFile::finish`] sets it to `len`; the bytes from `len` to
+///   [`WINDOW_BYTES`] until [`WritableFile::seal`] sets it to `len`; the bytes from `len` to
 ///   `allocated` are zero or a prefix of frames a failed append left (overwritten by the next).
 /// - `map`, when present, maps `[map_start, map_start + MAP_BYTES)`, which lies inside
 ///   `allocated` (a multiple of `MAP_BYTES`, since `WINDOW_BYTES` is).
@@ -130,7 +132,7 @@ impl MappedLogFile {
             // SAFETY: the stretch lies inside the file's allocated size (`reserve` ran for the
             // bytes being written, in whole windows, each a whole number of stretches), and
             // nothing shrinks the file while it is mapped: the database directory is locked
-            // to this process, this object is the file's only writer, and `finish` drops the
+            // to this process, this object is the file's only writer, and `seal` drops the
             // map before it cuts the file. Other processes only read the file. So no access
             // through the map faults past the end.
             let map = unsafe {
@@ -198,11 +200,11 @@ impl WritableFile for MappedLogFile {
         super::start_writeback(&self.file, offset, len);
     }
 
-    fn finish(&mut self) -> io::Result<()> {
+    fn seal(&mut self) -> io::Result<()> {
         self.map = None;
         self.file.set_len(self.len)?;
         self.allocated = self.len;
-        self.file.sync_data()
+        Ok(())
     }
 
     fn cut_back(&mut self, len: u64) -> Option<io::Result<()>> {
@@ -219,7 +221,7 @@ impl WritableFile for MappedLogFile {
 
 impl Drop for MappedLogFile {
     fn drop(&mut self) {
-        // Best effort: a file dropped without `finish` (a failed write, a process that never
+        // Best effort: a file dropped without `seal` (a failed write, a process that never
         // closed the database) keeps its zero tail, which recovery reads as the end.
         if self.allocated != self.len {
             self.map = None;

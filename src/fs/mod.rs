@@ -31,10 +31,16 @@ pub trait WritableFile: Send + fmt::Debug {
     fn start_writeback(&mut self, offset: u64, len: u64) {
         let _ = (offset, len);
     }
-    /// Makes the file durable as complete: the written bytes, and a length of exactly those
-    /// bytes (a file that preallocates gives back what it did not use). Nothing is written
-    /// to the file afterwards.
+    /// Ends the file at exactly the bytes written (a file that preallocates gives back what
+    /// it did not use) without making anything durable: a later
+    /// [`WritableFile::sync_data`] does that. Nothing is written to the file afterwards.
+    fn seal(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+    /// Makes the file durable as complete: [`WritableFile::seal`], then
+    /// [`WritableFile::sync_data`].
     fn finish(&mut self) -> io::Result<()> {
+        self.seal()?;
         self.sync_data()
     }
     /// Cuts off what a failed [`WritableFile::write_all`] left after the first `len` bytes,

@@ -136,6 +136,14 @@ fn record_rows(item: &LogItem, args: &OutputArgs) -> Vec<Vec<String>> {
             format!("position {}", ack.position),
         ]);
     }
+    if rec.is_seal_marker() {
+        rows.push(vec![
+            String::new(),
+            "seal".into(),
+            "(end of file: sealed at a rotation or close)".into(),
+            String::new(),
+        ]);
+    }
     let stored = match item.compressed {
         true => format!("{} snappy", item.stored_bytes),
         false => item.stored_bytes.to_string(),
@@ -167,7 +175,9 @@ fn report_tail(dump: &LogDump, newest: bool) -> bool {
         TailState::Incomplete { offset } => {
             let why = match newest {
                 true => "a torn write, or an append in progress",
-                false => "a torn write in a log file that is not the newest",
+                false => {
+                    "a log file that is not the newest, sealed unsynced and cut by a power loss"
+                }
             };
             warn(&format!(
                 "{path}: incomplete record at offset {offset} ({why})"
@@ -201,6 +211,8 @@ struct RecordJson {
     commit_time: String,
     ops: Vec<EntryJson>,
     acks: Vec<AckJson>,
+    /// The seal marker a rotation or a close appends as a file's last record.
+    seal_marker: bool,
 }
 
 impl RecordJson {
@@ -235,6 +247,7 @@ impl RecordJson {
                     position: a.position,
                 })
                 .collect(),
+            seal_marker: rec.is_seal_marker(),
         }
     }
 }

@@ -57,8 +57,14 @@ fn log_dump_prints_every_committed_batch() -> TestResult {
                     op(6, "put", "date", Some("")),
                 ])
             ),
+            (json!(7), json!(0), json!([])), // the close's seal marker
         ]
     );
+    let markers: Vec<bool> = records
+        .iter()
+        .map(|r| r["seal_marker"].as_bool().unwrap_or_default())
+        .collect();
+    assert_eq!(markers, [false, false, false, true]);
     for r in &records {
         assert!(
             r["commit_time_us"].as_u64() > Some(1_600_000_000_000_000),
@@ -83,6 +89,7 @@ fn log_dump_prints_every_committed_batch() -> TestResult {
         "{human}"
     );
     assert!(human.contains(r"tab\x09here"), "{human}");
+    assert!(human.lines().any(|l| l.contains("seal")), "{human}");
     Ok(())
 }
 

@@ -40,9 +40,10 @@ pub(super) fn check_all(
     }
 }
 
-/// Checks one log file: its header, every frame and every record. `newest` decides whether
-/// a torn end is a warning (open drops it) or an error.
+/// Checks one log file: its header, every frame and every record. `newest` only changes
+/// how a torn end is described (a warning either way: open drops it).
 pub(super) fn check(c: &mut Checker<'_>, path: &Path, newest: bool, seq: &mut SeqCheck) {
+    seq.at_file_start = true;
     let Some(data) = c.read(path) else {
         // Unreadable, or deleted by a live database's flush since the listing: the sequence
         // numbers that follow cannot be judged against what came before.
@@ -71,15 +72,16 @@ pub(super) fn check(c: &mut Checker<'_>, path: &Path, newest: bool, seq: &mut Se
     }
 }
 
-/// A torn end: normal in the newest log file, lost data in any other.
+/// A torn end: a write a crash interrupted in the newest log file, or in an older one the
+/// end of a file a rotation sealed without syncing that a power loss cut. Open drops it (and
+/// every later log file); no synced write was lost (a synced write syncs older files first).
 fn torn(c: &mut Checker<'_>, path: &Path, offset: u64, newest: bool, what: &str) {
-    if newest {
-        let detail = format!("{what} at the end of the newest log file (a write a crash interrupted, or one in progress); open drops it");
-        c.warn(path, offset, detail);
+    let detail = if newest {
+        format!("{what} at the end of the newest log file (a write a crash interrupted, or one in progress); open drops it")
     } else {
-        let detail = format!("{what} at the end of a log file that is not the newest (only the newest can be torn by a crash): data was lost");
-        c.error(path, offset, detail);
-    }
+        format!("{what} at the end of a log file that is not the newest (sealed unsynced, then cut by a power loss); open drops it and every later log file")
+    };
+    c.warn(path, offset, detail);
 }
 
 /// Sequence numbers are contiguous from record to record, within a log file and across log
@@ -92,6 +94,10 @@ pub(super) struct SeqCheck {
     log_number: u64,
     previous_last: Option<SeqNo>,
     linked: bool,
+    /// No record of the current file has been checked yet.
+    at_file_start: bool,
+    /// The last record checked is a seal marker.
+    sealed: bool,
 }
 
 impl SeqCheck {
@@ -103,7 +109,15 @@ impl SeqCheck {
 
     fn record(&mut self, c: &mut Checker<'_>, path: &Path, offset: u64, record: &LogRecord) {
         if let Some(prev) = self.previous_last {
-            if record.first_seqno != prev + 1 {
+            if record.first_seqno > prev + 1 && self.at_file_start && !self.sealed {
+                let detail = format!(
+                    "the file starts at sequence number {}, but the log file before it ends at \
+                     {prev} without its seal marker: that one was sealed unsynced and cut by a \
+                     power loss; open drops this file and every later one",
+                    record.first_seqno
+                );
+                c.warn(path, offset, detail);
+            } else if record.first_seqno != prev + 1 {
                 let detail = format!(
                     "record starts at sequence number {}; the record before it ended at {prev}",
                     record.first_seqno
@@ -113,6 +127,8 @@ impl SeqCheck {
         }
         self.check_link(c, path, offset, record.first_seqno);
         self.previous_last = Some(record.last_seqno());
+        self.at_file_start = false;
+        self.sealed = record.is_seal_marker();
     }
 
     /// The first record of the log files open replays must not leave a gap after what the

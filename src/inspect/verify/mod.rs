@@ -10,10 +10,11 @@
 //! open. It is a [`Severity::Warning`] when it is something a crash or a live writer leaves
 //! behind and that open handles by design:
 //!
-//! - an incomplete or torn record at the end of the newest log file (a write a crash
-//!   interrupted, or one still in progress on a live database): open drops it. The same at
-//!   the end of an older log file is an error, because rotation syncs a log file before it
-//!   creates the next one, so only the newest can be torn;
+//! - an incomplete or torn record at the end of a log file (a write a crash interrupted, one
+//!   still in progress on a live database, or the end of a file a rotation sealed unsynced
+//!   that a power loss cut), and a log file that starts past the end of one without its seal
+//!   marker: open drops them (and every later log file). A gap after a file that ends with
+//!   its seal marker is an error (a missing log file);
 //! - an incomplete last edit of the manifest (an append never acknowledged): open ignores it;
 //! - segments the manifest does not name, temporary files and manifests other than the one
 //!   `CURRENT` names: open removes them. They are not checked further.
