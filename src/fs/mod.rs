@@ -188,6 +188,10 @@ pub(crate) fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) ->
 /// Bytes between two writeback hints ([`WritebackHints`]).
 pub const WRITEBACK_EVERY_BYTES: u64 = 1 << 20;
 
+/// The page size writeback works in (4 KiB on every platform alluvium runs on; a larger page
+/// only makes a hint end inside a page, which costs a page written twice, nothing more).
+const PAGE_BYTES: u64 = 4096;
+
 /// Asks the OS to start writing a growing file out every [`WRITEBACK_EVERY_BYTES`]
 /// ([`WritableFile::start_writeback`]), so the `fdatasync` that ends it (a log at rotation, a
 /// segment when finished) waits for the last stretch only, not for the whole file.
@@ -202,12 +206,15 @@ impl WritebackHints {
         WritebackHints { hinted: from }
     }
 
-    /// Called after each write, with the file's size now.
+    /// Called after each write, with the file's size now. Only whole pages are hinted: a
+    /// partly written last page written back now would be dirtied again by the next write
+    /// and written twice (about 4 KiB a MiB of file, 1.5 MB over a 5M-overwrite run).
     pub fn wrote(&mut self, file: &mut dyn WritableFile, size: u64) {
-        let unhinted = size.saturating_sub(self.hinted);
+        let whole_pages = size & !(PAGE_BYTES - 1);
+        let unhinted = whole_pages.saturating_sub(self.hinted);
         if unhinted >= WRITEBACK_EVERY_BYTES {
             file.start_writeback(self.hinted, unhinted);
-            self.hinted = size;
+            self.hinted = whole_pages;
         }
     }
 }
@@ -247,5 +254,52 @@ impl Write for WriteAdapter {
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Records the writeback hints it is given.
+    #[derive(Debug, Default)]
+    struct Recorder {
+        hints: Vec<(u64, u64)>,
+    }
+
+    impl WritableFile for Recorder {
+        fn write_all(&mut self, _buf: &[u8]) -> io::Result<()> {
+            Ok(())
+        }
+        fn sync_data(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+        fn start_writeback(&mut self, offset: u64, len: u64) {
+            self.hints.push((offset, len));
+        }
+    }
+
+    #[test]
+    fn writeback_hints_cover_whole_pages_back_to_back() {
+        let mut file = Recorder::default();
+        let mut hints = WritebackHints::from(0);
+        let mut size = 0;
+        while size < 5 * WRITEBACK_EVERY_BYTES {
+            size += 1000; // never a page multiple where a hint falls due
+            hints.wrote(&mut file, size);
+        }
+        assert!(file.hints.len() >= 4, "{:?}", file.hints);
+        let mut next = 0;
+        for &(offset, len) in &file.hints {
+            assert_eq!(offset, next, "back to back: {:?}", file.hints);
+            assert_eq!(
+                (offset + len) % PAGE_BYTES,
+                0,
+                "whole pages: {:?}",
+                file.hints
+            );
+            assert!(len >= WRITEBACK_EVERY_BYTES);
+            next = offset + len;
+        }
     }
 }
