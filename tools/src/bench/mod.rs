@@ -377,11 +377,11 @@ fn summary(ctx: &Ctx, dir: &std::path::Path, io_before: (u64, u64)) {
     let live = ctx.written.count() * (ctx.args.key_size + ctx.args.value_size) as u64;
     let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
     println!(
-        "user bytes written: {user}  disk bytes written: {disk}  write amplification: {:.2}",
+        "user bytes written: {user}  disk bytes written: {disk}  write amplification: {:.3}",
         ratio(disk, user)
     );
     println!(
-        "of those, dropped dirty before writeback (file deleted first): {cancelled}  net write amplification: {:.2}",
+        "of those, dropped dirty before writeback (file deleted first): {cancelled}  net write amplification: {:.3}",
         ratio(disk.saturating_sub(cancelled), user)
     );
     println!(
