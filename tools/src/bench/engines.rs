@@ -118,6 +118,13 @@ impl Engine for Alluvium {
             s.compaction_bytes_written,
             s.write_amplification
         );
+        out.push_str(&format!(
+            "write stalls: {} waits for a flush, {} slowdowns, {} stops for compaction ({} ms in all)\n",
+            s.write_stalls,
+            s.write_slowdowns,
+            s.write_stops,
+            s.write_stall_us / 1000
+        ));
         let lookups = s.block_cache_hits + s.block_cache_misses;
         out.push_str(&format!(
             "block cache: {} hits, {} misses ({:.1}% hit), {} bytes held\n",
