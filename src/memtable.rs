@@ -303,33 +303,26 @@ impl Memtable {
 
     /// Adds one entry.
     pub fn insert(&self, user_key: &[u8], seqno: SeqNo, kind: ValueKind, value: &[u8]) {
-        let (entry, stored_len) = self.entry(user_key, seqno, kind, value);
+        let entry = self.entry(user_key, seqno, kind, value);
+        let charge = NODE_BYTES + heap_bytes(entry.data_len());
         self.map.insert(entry, ());
-        let data_len = stored_len
-            + if user_key.len() > HEAD_LEN {
-                user_key.len()
-            } else {
-                0
-            };
-        let charge = NODE_BYTES + heap_bytes(data_len);
         self.size_bytes.fetch_add(charge, Ordering::Relaxed);
         self.seqno_max.fetch_max(seqno, Ordering::Relaxed);
     }
 
-    /// The entry for one operation, with its value compressed when that pays, and the
-    /// length of the value as stored.
+    /// The entry for one operation, with its value compressed when that pays.
     fn entry(
         &self,
         user_key: &[u8],
         seqno: SeqNo,
         kind: ValueKind,
         value: &[u8],
-    ) -> (MemKey, usize) {
+    ) -> MemKey {
         if self.compress_values && value.len() >= COMPRESS_VALUES_FROM {
             let squeezed = ENCODER.with(|cell| {
                 let (encoder, out) = &mut *cell.borrow_mut();
                 let squeezed = crate::coding::snappy_if_smaller(encoder, value, out, 0)
-                    .map(|n| (MemKey::compressed(user_key, seqno, kind, &out[..n]), n));
+                    .map(|n| MemKey::compressed(user_key, seqno, kind, &out[..n]));
                 // Whether or not it paid: one huge value must not pin its size in the buffer.
                 crate::coding::release_if_large(out);
                 squeezed
@@ -338,7 +331,7 @@ impl Memtable {
                 return done;
             }
         }
-        (MemKey::new(user_key, seqno, kind, value), value.len())
+        MemKey::new(user_key, seqno, kind, value)
     }
 
     /// Newest version of `user_key` with sequence number at most `snapshot`.
