@@ -311,13 +311,7 @@ impl Memtable {
     }
 
     /// The entry for one operation, with its value compressed when that pays.
-    fn entry(
-        &self,
-        user_key: &[u8],
-        seqno: SeqNo,
-        kind: ValueKind,
-        value: &[u8],
-    ) -> MemKey {
+    fn entry(&self, user_key: &[u8], seqno: SeqNo, kind: ValueKind, value: &[u8]) -> MemKey {
         if self.compress_values && value.len() >= COMPRESS_VALUES_FROM {
             let squeezed = ENCODER.with(|cell| {
                 let (encoder, out) = &mut *cell.borrow_mut();

@@ -8,10 +8,10 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use crate::batch::WriteBatch;
-use crate::commit_log::{record_header, LogWriter, RecordBody};
+use crate::commit_log::{now_us, record_header, LogWriter, RecordBody};
 use crate::db::{Inner, SuperVersion};
 use crate::error::{Error, Result};
 use crate::frame::encode_frame_parts;
@@ -255,12 +255,6 @@ pub(crate) fn insert_batch(mem: &Memtable, first: SeqNo, batch: &WriteBatch) {
     }
 }
 
-fn now_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
-}
-
 /// Rotates a full memtable; waits while too many immutable memtables await flush.
 fn make_room(inner: &Inner, log: &mut LogState) -> Result<()> {
     throttle(inner)?;
@@ -407,8 +401,9 @@ fn open_pending_log(inner: &Inner, log: &mut LogState) -> Result<()> {
     // synced write there syncs it first. Sealing twice (after a failed creation) changes
     // nothing.
     let fs = &**inner.opts.file_system_value();
-    let marker = seal_marker(log);
-    log.writer.seal(fs, &marker).map_err(|e| sticky(&e))?;
+    log.writer
+        .seal(fs, log.last_seqno + 1)
+        .map_err(|e| sticky(&e))?;
     let created = LogWriter::create(fs, &inner.dir, number)?;
     let sealed = std::mem::replace(&mut log.writer, created);
     inner.unsynced_logs.push(sealed);
@@ -416,16 +411,6 @@ fn open_pending_log(inner: &Inner, log: &mut LogState) -> Result<()> {
     log.pending_log = None;
     notify_bg(inner); // a flush may wait for this file (`flush_one`)
     Ok(())
-}
-
-/// The framed seal marker for the end of the current log file: a record of no operations
-/// and no acknowledgements at the next sequence number (`FORMAT.md`, "Seal marker").
-fn seal_marker(log: &LogState) -> Vec<u8> {
-    let header = record_header(log.last_seqno + 1, 0, now_us());
-    let body = RecordBody::encode(&WriteBatch::new(), &[], crate::options::Compression::None);
-    let mut out = Vec::new();
-    encode_frame_parts(&mut out, &[&header, body.as_bytes()]);
-    out
 }
 
 /// Flushes the memtable now and waits until nothing older than this call is unflushed.
@@ -467,9 +452,8 @@ pub(crate) fn close_log(inner: &Inner) -> Result<()> {
     match guard.take() {
         Some(mut log) => {
             inner.unsynced_logs.sync_all()?;
-            let marker = seal_marker(&log);
             log.writer
-                .finish(&**inner.opts.file_system_value(), &marker)
+                .finish(&**inner.opts.file_system_value(), log.last_seqno + 1)
         }
         None => Ok(()),
     }

@@ -371,7 +371,7 @@ mod tests {
         let mut r = LogFileReader::open(&path).unwrap().unwrap();
         assert_eq!(seqno_of(r.next_record(RecordWindow::ALL).unwrap()), Some(1));
         assert_eq!(seqno_of(r.next_record(RecordWindow::ALL).unwrap()), None);
-        w.finish(&crate::fs::OsFileSystem, &[]).unwrap();
+        w.finish(&crate::fs::OsFileSystem, 3).unwrap();
         drop(w);
         LogWriter::create(&crate::fs::OsFileSystem, dir.path(), 2).unwrap();
         match r.next_record(RecordWindow::ALL) {

@@ -13,8 +13,8 @@ mod writer;
 pub use incremental::{LogFileReader, NextRecord, RecordWindow};
 pub use reader::{LogFile, LogItem, TailState};
 pub use record::{
-    decode_record, encode_record, record_header, BodyEncoding, LogRecord, RecordAck, RecordBody,
-    RECORD_HEADER_LEN,
+    decode_record, encode_record, now_us, record_header, seal_marker_frame, BodyEncoding,
+    LogRecord, RecordAck, RecordBody, RECORD_HEADER_LEN,
 };
 pub use writer::LogWriter;
 

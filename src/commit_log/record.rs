@@ -88,6 +88,23 @@ impl LogRecord {
     }
 }
 
+/// Microseconds since the Unix epoch by this process's wall clock: a record's commit time.
+pub fn now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+/// The framed seal marker that ends a log file whose next sequence number is `next_seqno`
+/// (`FORMAT.md`, "Seal marker"): a record of no operations and no acknowledgements.
+pub fn seal_marker_frame(next_seqno: SeqNo) -> Vec<u8> {
+    let header = record_header(next_seqno, 0, now_us());
+    let body = RecordBody::encode(&WriteBatch::new(), &[], Compression::None);
+    let mut out = Vec::new();
+    crate::frame::encode_frame_parts(&mut out, &[&header, body.as_bytes()]);
+    out
+}
+
 /// Everything of a version 3 record after its header: the encoding byte and the body.
 ///
 /// Built by the writing thread before it joins a commit group, so that compression runs in

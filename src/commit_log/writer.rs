@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{LOG_FORMAT_VERSION, LOG_HEADER_LEN, LOG_MAGIC};
+use super::{seal_marker_frame, LOG_FORMAT_VERSION, LOG_HEADER_LEN, LOG_MAGIC};
 use crate::error::{IoContext, Result};
 use crate::files;
 use crate::fs::{FileSystem, WritableFile};
@@ -67,18 +67,19 @@ impl LogWriter {
         self.file.sync_data().at(&self.path)
     }
 
-    /// Appends the seal marker `marker` (one framed record of no operations and no
-    /// acknowledgements, `FORMAT.md` "Seal marker") and ends the file at exactly the bytes
+    /// Appends the seal marker for `next_seqno`, the sequence number the next file starts at
+    /// (one framed record of no operations and no acknowledgements, `FORMAT.md` "Seal
+    /// marker"), and ends the file at exactly the bytes
     /// written (a preallocated tail goes: [`crate::fs::WritableFile::seal`]), without syncing
     /// it. Nothing is appended afterwards; sealing again changes nothing. A marker that cannot
     /// be appended (a full disk) is cut back and left out: the file is then complete but
     /// reads as possibly cut short, which only weakens how recovery tells a missing log file
     /// from a cut one.
-    pub fn seal(&mut self, fs: &dyn FileSystem, marker: &[u8]) -> Result<()> {
+    pub fn seal(&mut self, fs: &dyn FileSystem, next_seqno: u64) -> Result<()> {
         if self.sealed {
             return Ok(());
         }
-        if self.append(marker).is_err() {
+        if self.append(&seal_marker_frame(next_seqno)).is_err() {
             self.rollback(fs)?;
         }
         self.file.seal().at(&self.path)?;
@@ -87,8 +88,8 @@ impl LogWriter {
     }
 
     /// [`LogWriter::seal`], then [`LogWriter::sync`].
-    pub fn finish(&mut self, fs: &dyn FileSystem, marker: &[u8]) -> Result<()> {
-        self.seal(fs, marker)?;
+    pub fn finish(&mut self, fs: &dyn FileSystem, next_seqno: u64) -> Result<()> {
+        self.seal(fs, next_seqno)?;
         self.sync()
     }
 
