@@ -13,7 +13,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use alluvium::commit_log::LogFile;
+use alluvium::commit_log::{LogFile, LogItem};
 use alluvium::fs::{FaultInjectingFs, FaultKind};
 use alluvium::{files, Db, Error, Options, Result, Start, WriteBatch, WriteOptions};
 
@@ -125,12 +125,21 @@ fn several_log_files(dir: &Path) -> Result<Vec<u64>> {
     Ok(numbers)
 }
 
-fn cut(path: &Path, len: u64) {
+/// Cuts the oldest log file at the offset `at` picks from its records (which it returns),
+/// then reopens the database.
+fn reopen_with_oldest_cut(
+    dir: &Path,
+    numbers: &[u64],
+    at: impl Fn(&[LogItem]) -> u64,
+) -> Result<(Db, Vec<LogItem>)> {
+    let oldest = files::log_path(dir, numbers[0]);
+    let (records, _) = LogFile::read(&oldest)?.records()?;
     std::fs::OpenOptions::new()
         .write(true)
-        .open(path)
-        .and_then(|f| f.set_len(len))
+        .open(&oldest)
+        .and_then(|f| f.set_len(at(&records)))
         .expect("cut the file");
+    Ok((Db::open(dir, Options::default())?, records))
 }
 
 #[test]
@@ -140,16 +149,12 @@ fn an_older_log_file_cut_short_between_records_ends_the_log_there() -> Result<()
     // What a power loss leaves of a file a rotation sealed unsynced when only its first pages
     // were written back: the file ends cleanly after its first batch, without its seal marker,
     // and the next file starts later than that.
-    let oldest = files::log_path(dir.path(), numbers[0]);
-    let (records, _) = LogFile::read(&oldest)?.records()?;
+    let (db, records) = reopen_with_oldest_cut(dir.path(), &numbers, |r| r[1].offset)?;
     assert!(
         records.len() >= 3,
         "two batches or more, then the seal marker"
     );
     assert!(records.last().is_some_and(|r| r.record.is_seal_marker()));
-    cut(&oldest, records[1].offset);
-
-    let db = Db::open(dir.path(), Options::default())?;
     assert_eq!(
         present_prefix(&db, 12)?,
         1,
@@ -197,15 +202,11 @@ fn a_torn_older_log_file_ends_the_log_there() -> Result<()> {
     let numbers = several_log_files(dir.path())?;
     // Tear the oldest file inside its second record, as a power loss can when a rotation
     // sealed it unsynced.
-    let oldest = files::log_path(dir.path(), numbers[0]);
-    let (records, _) = LogFile::read(&oldest)?.records()?;
+    let (db, records) = reopen_with_oldest_cut(dir.path(), &numbers, |r| r[1].offset + 7)?;
     assert!(
         records.len() >= 2,
         "the oldest file holds two batches or more"
     );
-    cut(&oldest, records[1].offset + 7);
-
-    let db = Db::open(dir.path(), Options::default())?;
     assert_eq!(
         present_prefix(&db, 12)?,
         1,
