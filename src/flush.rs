@@ -51,7 +51,9 @@ fn write_file(
     snapshots: Vec<SeqNo>,
     opts: &Options,
 ) -> Result<crate::segment::SegmentMeta> {
-    let mut writer = SegmentWriter::create(path, opts)?;
+    // Every user key in `mem` keeps at least its newest version, so the filter holds
+    // exactly the memtable's distinct keys and needs no hash kept until the end.
+    let mut writer = SegmentWriter::create_with_key_count(path, opts, mem.distinct_keys())?;
     let mut gc = GarbageCollector::new(snapshots, |_: &[u8]| true);
     // Without `zero_seqnos` the verdict is Keep or Drop.
     mem.for_each(|ikey, value| match gc.keep(ikey)? {
@@ -59,4 +61,63 @@ fn write_file(
         Verdict::Keep | Verdict::KeepWithSeqnoZero => writer.add(ikey, value),
     })?;
     writer.finish()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::key::ValueKind;
+    use crate::options::Compression;
+
+    /// A flush sizes the filter by the memtable's distinct-key count instead of keeping every
+    /// hash: the file must be the one the kept-hashes way writes, byte for byte (a count off
+    /// by one key in a hundred would change the filter's size).
+    #[test]
+    fn a_flushed_segment_is_the_one_written_with_kept_hashes() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = Options::default();
+        let mem = Memtable::with_compression(1, Compression::Snappy);
+        let mut seqno = 0;
+        for round in 0..3u64 {
+            for i in 0..5000u64 {
+                // Each round overwrites a different share of the keys, some with tombstones.
+                if (i * 7 + round) % (round + 2) != 0 {
+                    continue;
+                }
+                seqno += 1;
+                let key = format!("user key {:06}", i * 2654435761 % 100_000);
+                let kind = if i % 11 == 0 {
+                    ValueKind::Delete
+                } else {
+                    ValueKind::Put
+                };
+                mem.insert(
+                    key.as_bytes(),
+                    seqno,
+                    kind,
+                    format!("value {i} {round}").as_bytes(),
+                );
+            }
+        }
+        assert!(
+            mem.distinct_keys() < mem.len(),
+            "the test needs keys with several versions"
+        );
+        let (added, _live) = write_segment(dir.path(), 7, &mem, Vec::new(), &opts).unwrap();
+
+        let kept_hashes = dir.path().join("kept-hashes.seg");
+        let mut w = SegmentWriter::create(&kept_hashes, &opts).unwrap();
+        let mut gc = GarbageCollector::new(Vec::new(), |_: &[u8]| true);
+        mem.for_each(|ikey, value| match gc.keep(ikey)? {
+            Verdict::Drop => Ok(()),
+            _ => w.add(ikey, value),
+        })
+        .unwrap();
+        w.finish().unwrap();
+
+        let flushed = std::fs::read(files::segment_path(dir.path(), 7)).unwrap();
+        assert_eq!(flushed.len() as u64, added.meta.size_bytes);
+        assert!(flushed == std::fs::read(&kept_hashes).unwrap());
+    }
 }

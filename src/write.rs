@@ -255,14 +255,23 @@ pub(crate) fn insert_batch(mem: &Memtable, first: SeqNo, batch: &WriteBatch) {
     }
 }
 
-/// Rotates a full memtable; waits while too many immutable memtables await flush.
+/// Rotates a full memtable; waits while too many immutable memtables await flush, or while
+/// one does and the active memtable holds `flush_headroom_bytes`.
 fn make_room(inner: &Inner, log: &mut LogState) -> Result<()> {
     throttle(inner)?;
     open_pending_log(inner, log)?;
+    let headroom = inner.opts.flush_headroom_bytes_value();
     loop {
         let sv = inner.super_version.load();
-        if sv.mem.size_bytes() < inner.opts.memtable_size_bytes {
-            return Ok(());
+        let size = sv.mem.size_bytes();
+        if size < inner.opts.memtable_size_bytes {
+            if size < headroom || sv.imms.is_empty() {
+                return Ok(());
+            }
+            // The writers outrun the flush: bound the memtables' memory (flush_headroom_bytes).
+            drop(sv);
+            wait_for_flush(inner)?;
+            continue;
         }
         if sv.imms.len() < inner.opts.immutable_memtables_max {
             return rotate(inner, log);

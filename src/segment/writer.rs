@@ -61,7 +61,27 @@ impl std::fmt::Debug for BlockSink {
 impl SegmentWriter {
     /// Creates the file (`create_new`: an existing file is an error) at `path`.
     pub fn create(path: &Path, opts: &Options) -> Result<Self> {
+        Self::create_inner(path, opts, None)
+    }
+
+    /// [`SegmentWriter::create`] for entries of `distinct_keys` distinct user keys, known
+    /// beforehand (a flush): the filter is then built as keys arrive, with no hash kept
+    /// ([`FilterBuilder::with_key_count`]). Any count gives a correct file.
+    pub fn create_with_key_count(
+        path: &Path,
+        opts: &Options,
+        distinct_keys: usize,
+    ) -> Result<Self> {
+        Self::create_inner(path, opts, Some(distinct_keys))
+    }
+
+    fn create_inner(path: &Path, opts: &Options, distinct_keys: Option<usize>) -> Result<Self> {
         opts.validate()?;
+        let bits_per_key = opts.bloom_bits_per_key_value();
+        let filter = match distinct_keys {
+            None => FilterBuilder::new(bits_per_key),
+            Some(n) => FilterBuilder::with_key_count(bits_per_key, n).at(path)?,
+        };
         let file = opts.file_system_value().create_new(path).at(path)?;
         Ok(SegmentWriter {
             out: BlockSink {
@@ -80,7 +100,7 @@ impl SegmentWriter {
             // of a db_bench segment instead of about 20).
             index: BlockBuilder::new(opts.block_restart_interval_value()),
             handle_buf: Vec::with_capacity(20),
-            filter: FilterBuilder::new(opts.bloom_bits_per_key_value()),
+            filter,
             props: Properties::empty(opts.compression_value()),
         })
     }

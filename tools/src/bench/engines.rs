@@ -37,6 +37,9 @@ pub fn open(args: &BenchArgs, dir: &std::path::Path) -> BenchResult<Arc<dyn Engi
             if let Some(n) = args.max_write_buffer_number {
                 opts = opts.immutable_memtables_max(n.saturating_sub(1).max(1));
             }
+            if let Some(n) = args.flush_headroom {
+                opts = opts.flush_headroom_bytes(n);
+            }
             match args.wal_compression.as_deref() {
                 None | Some("snappy") => {}
                 Some("none") => opts = opts.log_compression(alluvium::Compression::None),

@@ -65,6 +65,10 @@ pub struct BenchArgs {
     /// Default: each engine's own (alluvium 3, RocksDB 2).
     #[arg(long = "max_write_buffer_number")]
     max_write_buffer_number: Option<usize>,
+    /// alluvium only: bytes the next memtable may gather while a full one flushes before
+    /// writers wait for the flush (`Options::flush_headroom_bytes`; default no bound).
+    #[arg(long = "flush_headroom")]
+    flush_headroom: Option<usize>,
     /// Compression of alluvium's commit log: none or snappy (the default). RocksDB's WAL is
     /// uncompressed here: zstd, its only WAL compression, is not built in.
     #[arg(long = "wal_compression")]
