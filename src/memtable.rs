@@ -1,6 +1,7 @@
 //! The skiplist memtable and its size accounting.
 
 use std::collections::VecDeque;
+use std::mem::MaybeUninit;
 use std::ops::Bound;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -20,14 +21,117 @@ use crate::options::{Compression, KEY_SIZE_MAX, VALUE_SIZE_MAX};
 const NODE_BYTES: usize = 75;
 
 /// What the allocator takes for a `n`-byte allocation: glibc's chunk (the size and an 8-byte
-/// header rounded up to 16, at least 32); nothing for 0 bytes. An entry is charged its node
-/// and the chunk of its data (the value as stored, after any key longer than 16 bytes), so
-/// the memtable's size is the memory it holds whether values are compressed or not: 187
-/// bytes for a 16-byte key and a 100-byte value stored whole, 139 for one stored in 48.
+/// header rounded up to 16, at least 32); nothing for 0 bytes. Charged for a value too large
+/// for the arena's chunks, which gets an allocation of its own.
 fn heap_bytes(n: usize) -> usize {
     match n {
         0 => 0,
         n => (n + 8).next_multiple_of(16).max(32),
+    }
+}
+
+/// The arena's first chunk; each next one is twice as large, up to [`ARENA_CHUNK_MAX`], so a
+/// small memtable reserves little and a large one few chunks.
+const ARENA_CHUNK_MIN: usize = 4 << 10;
+/// The arena's largest chunk. Data longer than a quarter of the current chunk gets an
+/// allocation of its own instead, so the tail a chunk leaves unused stays small.
+const ARENA_CHUNK_MAX: usize = 1 << 20;
+
+/// The entries' data (long user keys and values, as stored), copied one after another into
+/// large chunks and freed with the memtable, as RocksDB's memtable arena does. Against one
+/// allocation per entry: no allocator header or rounding (12 bytes an entry less for a
+/// db_bench value stored in 52 bytes), one `malloc` less per insert, and a flushed memtable
+/// frees its data in a few dozen calls instead of one per entry, which also leaves glibc far
+/// fewer small chunks to consolidate on a writer's next large allocation.
+///
+/// # Invariants
+/// Every chunk is a leaked `Box<[MaybeUninit<u8>]>` (pointer and length in `chunks`), freed
+/// only in `Drop`. Bytes are written once, under the lock, into a range no earlier call
+/// handed out, and only read afterwards, through the `MemKey` that `copy_in`'s caller made;
+/// no reference to a whole chunk is ever made.
+#[derive(Debug, Default)]
+struct Arena {
+    state: parking_lot::Mutex<ArenaState>,
+}
+
+#[derive(Debug, Default)]
+struct ArenaState {
+    /// Every chunk, the current one (the last of the ordinary ones) included.
+    chunks: Vec<NonNull<[MaybeUninit<u8>]>>,
+    /// The current chunk: its start, its length and the bytes handed out.
+    current: Option<(NonNull<u8>, usize)>,
+    used: usize,
+    /// The length of the next ordinary chunk.
+    next_chunk: usize,
+}
+
+// SAFETY: the chunks are heap allocations the arena owns (as a `Vec<Box<[u8]>>` would, which
+// is `Send`); the pointers are only dereferenced as the type's invariants say.
+unsafe impl Send for ArenaState {}
+
+impl Arena {
+    /// Copies `parts` one after another into the arena and returns where they start, and
+    /// the bytes to charge for them: their length, or the allocator's chunk when they got an
+    /// allocation of their own. Nothing for empty parts.
+    fn copy_in(&self, parts: [&[u8]; 2]) -> (NonNull<u8>, usize) {
+        let len = parts[0].len() + parts[1].len();
+        if len == 0 {
+            return (NonNull::dangling(), 0);
+        }
+        let mut st = self.state.lock();
+        let room = st.current.map_or(0, |(_, cap)| cap - st.used);
+        let (start, charge) = if len <= room {
+            let (base, _) = st.current.unwrap_or((NonNull::dangling(), 0));
+            // SAFETY: `used + len <= cap`, so the range lies inside the current chunk.
+            let at = unsafe { base.add(st.used) };
+            st.used += len;
+            (at, len)
+        } else {
+            let next = st.next_chunk.max(ARENA_CHUNK_MIN);
+            if len > next / 4 {
+                // Its own allocation, charged as the allocator's chunk; the current chunk
+                // stays current.
+                let own = st.new_chunk(len);
+                (own, heap_bytes(len))
+            } else {
+                // The rest of the current chunk is abandoned (less than `len` bytes).
+                let base = st.new_chunk(next);
+                st.current = Some((base, next));
+                st.used = len;
+                st.next_chunk = (next * 2).min(ARENA_CHUNK_MAX);
+                (base, len)
+            }
+        };
+        let mut at = start.as_ptr();
+        for part in parts {
+            // SAFETY: `[start, start + len)` was reserved above, inside one chunk, and
+            // never handed out before; the parts are the caller's own slices, so they do not
+            // overlap it.
+            unsafe {
+                std::ptr::copy_nonoverlapping(part.as_ptr(), at, part.len());
+                at = at.add(part.len());
+            }
+        }
+        (start, charge)
+    }
+}
+
+impl ArenaState {
+    fn new_chunk(&mut self, len: usize) -> NonNull<u8> {
+        let chunk = NonNull::from(Box::leak(Box::<[u8]>::new_uninit_slice(len)));
+        self.chunks.push(chunk);
+        chunk.cast::<u8>()
+    }
+}
+
+impl Drop for ArenaState {
+    fn drop(&mut self) {
+        for chunk in self.chunks.drain(..) {
+            // SAFETY: each chunk is a `Box<[MaybeUninit<u8>]>` leaked by `new_chunk` and
+            // freed only here, once. The memtable drops its skiplist (every `MemKey` pointing
+            // here) before its arena.
+            drop(unsafe { Box::from_raw(chunk.as_ptr()) });
+        }
     }
 }
 
@@ -40,10 +144,12 @@ thread_local! {
         std::cell::RefCell::new((snap::raw::Encoder::new(), Vec::new()));
 }
 
-/// One memtable entry: the user key's first 16 bytes and the trailer inline, and one
-/// allocation holding the value, preceded by the whole user key when it is longer than 16
-/// bytes. The value is stored snappy-compressed when the memtable compresses values and
-/// that saves at least 1/8 of it ([`COMPRESSED_FLAG`]).
+/// One memtable entry: the user key's first 16 bytes and the trailer inline, and the entry's
+/// data: the value, preceded by the whole user key when it is longer than 16 bytes. The
+/// value is stored snappy-compressed when the memtable compresses values and that saves at
+/// least 1/8 of it ([`COMPRESSED_FLAG`]). The data of an entry in a memtable lies in the
+/// memtable's [`Arena`] ([`IN_ARENA_FLAG`]); any other entry (a seek key, a clone) owns an
+/// allocation of its own.
 ///
 /// # Invariants
 /// `Ord` is the internal-key order (user key ascending, trailer descending); the value never
@@ -55,43 +161,53 @@ thread_local! {
 pub struct MemKey {
     head: [u8; HEAD_LEN],
     trailer: u64,
-    /// The first byte of the entry's data: a boxed slice of [`MemKey::data_len`] bytes,
-    /// leaked by [`MemKey::with_trailer`] and freed by `Drop`. A thin pointer, its length
-    /// kept in `data_len_flags`, keeps the key at 40 bytes (a `Box<[u8]>` made it 48), and
-    /// so the skiplist node of a tower of one in a 64-byte chunk instead of 80.
+    /// The first byte of the entry's data, [`MemKey::data_len`] bytes: in the memtable's
+    /// arena, or a boxed slice leaked by [`MemKey::from_parts`] and freed by `Drop`. A thin
+    /// pointer, its length kept in `data_len_flags`, keeps the key at 40 bytes (a
+    /// `Box<[u8]>` made it 48), and so the skiplist node of a tower of one in a 64-byte chunk
+    /// instead of 80.
     data: NonNull<u8>,
     user_len: u32,
-    /// The data's length, with [`COMPRESSED_FLAG`] set when the value is stored compressed.
+    /// The data's length, with [`COMPRESSED_FLAG`] and [`IN_ARENA_FLAG`].
     data_len_flags: u32,
 }
 
 /// In `MemKey::data_len_flags`: the value is stored snappy-compressed. Lengths stay far
-/// below it (a key of at most 64 KiB and a value of at most 256 MiB).
+/// below the flags (a key of at most 64 KiB and a value of at most 256 MiB).
 const COMPRESSED_FLAG: u32 = 1 << 31;
-const _: () = assert!(KEY_SIZE_MAX + VALUE_SIZE_MAX < COMPRESSED_FLAG as usize);
+/// In `MemKey::data_len_flags`: the data lies in a memtable's arena, which frees it; the
+/// entry does not own it.
+const IN_ARENA_FLAG: u32 = 1 << 30;
+const FLAGS: u32 = COMPRESSED_FLAG | IN_ARENA_FLAG;
+const _: () = assert!(KEY_SIZE_MAX + VALUE_SIZE_MAX < IN_ARENA_FLAG as usize);
 
-// SAFETY: a `MemKey` owns the allocation `data` points to, as the `Box<[u8]>` it was made
-// from did: nothing else holds the pointer, and the bytes are never written after
-// `with_trailer` (only read through `&self`, and freed in `Drop`, which has `&mut self`).
-// `Box<[u8]>` is `Send` and `Sync`, so a `MemKey` may be too.
+// SAFETY: the bytes `data` points to are never written after the entry is made (only read
+// through `&self`). An entry owns them, as the `Box<[u8]>` it was made from did (nothing else
+// holds the pointer; freed in `Drop`, which has `&mut self`), or they lie in the arena of
+// the memtable whose skiplist holds the entry, which is `Send` and `Sync` and frees them only
+// after the skiplist and so the entry are gone. So a `MemKey` may be `Send` and `Sync`.
 unsafe impl Send for MemKey {}
 // SAFETY: as for `Send` above: shared access only ever reads the bytes.
 unsafe impl Sync for MemKey {}
 
 impl Drop for MemKey {
     fn drop(&mut self) {
+        if self.data_len_flags & IN_ARENA_FLAG != 0 {
+            return; // the arena frees it
+        }
         let slice = std::ptr::slice_from_raw_parts_mut(self.data.as_ptr(), self.data_len());
-        // SAFETY: `data` and `data_len()` are the pointer and length of the boxed slice that
-        // `with_trailer` leaked (the length is never changed afterwards), and this is the
+        // SAFETY: an entry not in an arena holds the pointer and length of the boxed slice
+        // that `from_parts` leaked (the length is never changed afterwards), and this is the
         // only place that frees it, once.
         drop(unsafe { Box::from_raw(slice) });
     }
 }
 
 impl Clone for MemKey {
+    /// A copy that owns its data, wherever this entry's lies.
     fn clone(&self) -> Self {
         let mut k = MemKey::from_parts(self.head, self.trailer, self.user_len, self.data().into());
-        k.data_len_flags = self.data_len_flags;
+        k.data_len_flags |= self.data_len_flags & COMPRESSED_FLAG;
         k
     }
 }
@@ -122,13 +238,6 @@ impl MemKey {
         Self::with_trailer(key::user_key(ikey), key::trailer_of(ikey), &[])
     }
 
-    /// [`MemKey::new`] with `stored` as the value's snappy-compressed form.
-    fn compressed(user_key: &[u8], seqno: SeqNo, kind: ValueKind, stored: &[u8]) -> Self {
-        let mut k = Self::with_trailer(user_key, trailer(seqno, kind), stored);
-        k.data_len_flags |= COMPRESSED_FLAG;
-        k
-    }
-
     fn with_trailer(user_key: &[u8], trailer: u64, value: &[u8]) -> Self {
         let mut head = [0u8; HEAD_LEN];
         let n = user_key.len().min(HEAD_LEN);
@@ -153,15 +262,35 @@ impl MemKey {
         }
     }
 
+    /// An entry whose data (`data_len` bytes, the long user key then the value as stored)
+    /// `arena` holds at `data`. Only for an entry that goes into the skiplist of the memtable
+    /// that owns `arena` (see the `Send` impl).
+    fn in_arena(user_key: &[u8], trailer: u64, data: NonNull<u8>, data_len: usize) -> Self {
+        let mut head = [0u8; HEAD_LEN];
+        let n = user_key.len().min(HEAD_LEN);
+        head[..n].copy_from_slice(&user_key[..n]);
+        MemKey {
+            head,
+            trailer,
+            data,
+            user_len: user_key.len() as u32,
+            data_len_flags: data_len as u32 | IN_ARENA_FLAG,
+        }
+    }
+
     /// Bytes of data: the user key when longer than 16 bytes, then the value as stored.
     fn data_len(&self) -> usize {
-        (self.data_len_flags & !COMPRESSED_FLAG) as usize
+        (self.data_len_flags & !FLAGS) as usize
     }
 
     fn data(&self) -> &[u8] {
-        // SAFETY: `data` points to the `data_len()` bytes of the boxed slice `from_parts`
-        // leaked; it stays allocated and unchanged until `Drop`, which needs `&mut self`,
-        // so it outlives this borrow of `self`.
+        if self.data_len() == 0 {
+            return &[];
+        }
+        // SAFETY: `data` points to `data_len()` bytes written before the entry was made and
+        // never written again: the boxed slice `from_parts` leaked, freed only by `Drop`
+        // (which needs `&mut self`), or a range of the arena of the memtable whose skiplist
+        // holds this entry, freed only after the skiplist. Either outlives this borrow.
         unsafe { std::slice::from_raw_parts(self.data.as_ptr(), self.data_len()) }
     }
 
@@ -287,7 +416,9 @@ impl PartialOrd for MemKey {
 /// inserted is invisible until the leader publishes its sequence number.
 #[derive(Debug)]
 pub struct Memtable {
+    /// Declared before `arena`, so dropped first: its entries point into the arena.
     map: SkipMap<MemKey, ()>,
+    arena: Arena,
     size_bytes: AtomicUsize,
     /// User keys with at least one entry (see [`Memtable::distinct_keys`]).
     distinct_keys: AtomicUsize,
@@ -308,6 +439,7 @@ impl Memtable {
     pub fn with_compression(first_log_number: u64, compression: Compression) -> Self {
         Memtable {
             map: SkipMap::new(),
+            arena: Arena::default(),
             size_bytes: AtomicUsize::new(0),
             distinct_keys: AtomicUsize::new(0),
             seqno_max: AtomicU64::new(0),
@@ -318,8 +450,8 @@ impl Memtable {
 
     /// Adds one entry.
     pub fn insert(&self, user_key: &[u8], seqno: SeqNo, kind: ValueKind, value: &[u8]) {
-        let entry = self.entry(user_key, seqno, kind, value);
-        let charge = NODE_BYTES + heap_bytes(entry.data_len());
+        let (entry, data_charge) = self.entry(user_key, trailer(seqno, kind), value);
+        let charge = NODE_BYTES + data_charge;
         let inserted = self.map.insert(entry, ());
         // A key's versions lie newest first, and inserts come in sequence-number order: an
         // entry whose successor has its user key is not the key's first version here. The
@@ -332,13 +464,23 @@ impl Memtable {
         self.seqno_max.fetch_max(seqno, Ordering::Relaxed);
     }
 
-    /// The entry for one operation, with its value compressed when that pays.
-    fn entry(&self, user_key: &[u8], seqno: SeqNo, kind: ValueKind, value: &[u8]) -> MemKey {
+    /// The entry for one operation, its data in the arena, with its value compressed when
+    /// that pays; and the bytes its data is charged.
+    fn entry(&self, user_key: &[u8], trailer: u64, value: &[u8]) -> (MemKey, usize) {
+        let long_key: &[u8] = if user_key.len() > HEAD_LEN {
+            user_key
+        } else {
+            &[]
+        };
         if self.compress_values && value.len() >= COMPRESS_VALUES_FROM {
             let squeezed = ENCODER.with(|cell| {
                 let (encoder, out) = &mut *cell.borrow_mut();
-                let squeezed = crate::coding::snappy_if_smaller(encoder, value, out, 0)
-                    .map(|n| MemKey::compressed(user_key, seqno, kind, &out[..n]));
+                let squeezed = crate::coding::snappy_if_smaller(encoder, value, out, 0).map(|n| {
+                    let (at, charge) = self.arena.copy_in([long_key, &out[..n]]);
+                    let mut k = MemKey::in_arena(user_key, trailer, at, long_key.len() + n);
+                    k.data_len_flags |= COMPRESSED_FLAG;
+                    (k, charge)
+                });
                 // Whether or not it paid: one huge value must not pin its size in the buffer.
                 crate::coding::release_if_large(out);
                 squeezed
@@ -347,7 +489,9 @@ impl Memtable {
                 return done;
             }
         }
-        MemKey::new(user_key, seqno, kind, value)
+        let (at, charge) = self.arena.copy_in([long_key, value]);
+        let entry = MemKey::in_arena(user_key, trailer, at, long_key.len() + value.len());
+        (entry, charge)
     }
 
     /// Newest version of `user_key` with sequence number at most `snapshot`.
@@ -551,6 +695,51 @@ mod tests {
         it.map(|e| e.map(|(k, _)| parse_internal_key(&k).map(|p| (p.user_key.to_vec(), p.seqno))))
             .filter_map(|r| r.ok().flatten())
             .collect()
+    }
+
+    #[test]
+    fn the_arena_hands_out_disjoint_ranges_and_charges_what_it_reserves() {
+        let arena = Arena::default();
+        let sizes = (0..5000usize).map(|i| match i % 7 {
+            0 => 0,
+            1 => 1,
+            2 => 1500,      // past a quarter of the first chunks
+            3 => 300 << 10, // past a quarter of the largest chunk
+            _ => i % 200,
+        });
+        let (mut handed, mut in_chunks, mut own, mut own_bytes) = (Vec::new(), 0, 0, 0);
+        for (i, len) in sizes.enumerate() {
+            let bytes: Vec<u8> = (0..len).map(|j| (i * 31 + j) as u8).collect();
+            let (head, tail) = bytes.split_at(len / 3);
+            let (at, charge) = arena.copy_in([head, tail]);
+            if charge == len {
+                in_chunks += len; // whatever its size, when it fits the current chunk's rest
+            } else {
+                assert_eq!(charge, heap_bytes(len), "entry {i}");
+                assert!(
+                    len > ARENA_CHUNK_MIN / 4,
+                    "entry {i}: {len} bytes on their own"
+                );
+                own += 1;
+                own_bytes += len;
+            }
+            handed.push((at, bytes));
+        }
+        // Every range still holds its bytes after all the later copies.
+        for (i, (at, bytes)) in handed.iter().enumerate() {
+            // SAFETY: `at` starts the `bytes.len()` bytes `copy_in` wrote; the arena is alive.
+            let stored = unsafe { std::slice::from_raw_parts(at.as_ptr(), bytes.len()) };
+            assert_eq!(stored, bytes.as_slice(), "entry {i}");
+        }
+        let st = arena.state.lock();
+        assert!(own > 100, "{own} allocations of their own");
+        // The ordinary chunks hold the in-chunk bytes; what they leave unused (abandoned
+        // tails, the current chunk's rest) is at most about as much again, plus one chunk.
+        let ordinary: usize = st.chunks.iter().map(|c| c.len()).sum::<usize>() - own_bytes;
+        assert!(
+            in_chunks <= ordinary && ordinary <= 2 * in_chunks + ARENA_CHUNK_MAX,
+            "{in_chunks} bytes in {ordinary} bytes of chunks"
+        );
     }
 
     #[test]

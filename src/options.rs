@@ -62,7 +62,8 @@ pub struct Options {
     pub(crate) memtable_compression: Compression,
     pub(crate) bloom_bits_per_key: u32,
     pub(crate) immutable_memtables_max: usize,
-    pub(crate) flush_headroom_bytes: usize,
+    /// `None`: an eighth of `memtable_size_bytes` (`flush_headroom_bytes_value`).
+    pub(crate) flush_headroom_bytes: Option<usize>,
     pub(crate) recovery_mode: RecoveryMode,
     pub(crate) compaction: CompactionOptions,
     pub(crate) feed_retention_bytes_min: u64,
@@ -137,7 +138,7 @@ impl Default for Options {
             memtable_compression: Compression::Snappy,
             bloom_bits_per_key: 10,
             immutable_memtables_max: 2,
-            flush_headroom_bytes: usize::MAX,
+            flush_headroom_bytes: None,
             recovery_mode: RecoveryMode::TolerateTornTail,
             compaction: CompactionOptions::default(),
             feed_retention_bytes_min: 0,
@@ -203,7 +204,7 @@ impl Options {
         /// Compression of values in the memtable (default snappy): a value of 64 bytes or
         /// more is kept compressed when snappy saves 1/8 of it, and decompressed when read
         /// from the memtable or flushed. A memtable then holds more entries in the same
-        /// memory (about 150 bytes an entry instead of 196 for 16-byte keys and 100-byte
+        /// memory (about 127 bytes an entry instead of 175 for 16-byte keys and 100-byte
         /// values that compress to half), so it flushes less often, for about 0.1 µs of the
         /// writer's time a value.
         memtable_compression, memtable_compression_value: Compression
@@ -216,20 +217,29 @@ impl Options {
         /// Immutable memtables waiting for flush before writers wait (default 2, 1 to 64).
         immutable_memtables_max, immutable_memtables_max_value: usize
     );
-    setter!(
-        /// How much the next memtable may gather while a full one is being flushed before
-        /// writers wait for that flush (default `usize::MAX`: no such wait; at least 1). A
-        /// write that finds the active memtable holding this much while an immutable one
-        /// awaits its flush waits until the flush ends (counted with the waits for a flush in
-        /// [`Stats`](crate::Stats)). This bounds the memtables' memory at
-        /// `memtable_size_bytes + flush_headroom_bytes` when writers outrun the flush, at the
-        /// price of a pause of up to a flush's length; without it, up to
-        /// `immutable_memtables_max` full memtables wait for flush while the next one fills.
-        /// In `alluvium bench` (`--flush_headroom`), an eighth of the memtable cut a fill's
-        /// peak memory by 7 MiB and its throughput by 9% (sequential keys), 30% (random keys):
-        /// see BENCHMARKS.md.
-        flush_headroom_bytes, flush_headroom_bytes_value: usize
-    );
+    /// How much the next memtable may gather while a full one is being flushed before
+    /// writers wait for that flush (default an eighth of `memtable_size_bytes`; at least 1;
+    /// `usize::MAX` turns the wait off). A write that finds the active memtable holding this
+    /// much while an immutable one awaits its flush waits until the flush ends (counted with
+    /// the waits for a flush in [`Stats`](crate::Stats)). This bounds the memtables' memory
+    /// at `memtable_size_bytes + flush_headroom_bytes` whatever the writers' speed, at the
+    /// price of a pause, up to a flush's length, in each flush the writers outrun. Turned
+    /// off, up to `immutable_memtables_max` full memtables wait for flush while the next one
+    /// fills. In `alluvium bench` the default cut a sequential fill's peak memory by 10 MiB
+    /// (from 1.05x RocksDB's to 0.95x) for 7% of its throughput: see BENCHMARKS.md.
+    #[must_use]
+    pub fn flush_headroom_bytes(mut self, v: usize) -> Self {
+        self.flush_headroom_bytes = Some(v);
+        self
+    }
+
+    /// The configured `flush_headroom_bytes`, or its default, an eighth of
+    /// `memtable_size_bytes`.
+    pub fn flush_headroom_bytes_value(&self) -> usize {
+        self.flush_headroom_bytes
+            .unwrap_or(self.memtable_size_bytes / 8)
+            .max(1)
+    }
     setter!(
         /// What recovery does with a damaged commit log (default tolerate a torn tail).
         recovery_mode, recovery_mode_value: RecoveryMode
@@ -397,7 +407,7 @@ impl Options {
             "immutable_memtables_max must be between 1 and 64",
         )?;
         check(
-            self.flush_headroom_bytes >= 1,
+            self.flush_headroom_bytes != Some(0),
             "flush_headroom_bytes must be at least 1",
         )?;
         check(

@@ -1,6 +1,6 @@
 //! `Options::flush_headroom_bytes`: while a full memtable waits for its flush, writers fill
-//! the next one up to the headroom, then wait for the flush; without the option they fill it
-//! to `memtable_size_bytes`. A flush held back by a full disk (segment files only) makes
+//! the next one up to the headroom (by default an eighth of the memtable), then wait for the
+//! flush; with the wait turned off they fill it to `memtable_size_bytes`. A flush held back by a full disk (segment files only) makes
 //! the flush last as long as the test needs.
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,7 +9,8 @@ use alluvium::fs::{FaultInjectingFs, FaultKind};
 use alluvium::{Db, Error, Options, Result};
 
 const MEMTABLE: usize = 64 * 1024;
-const HEADROOM: usize = 8 * 1024;
+/// The default: an eighth of the memtable.
+const HEADROOM: usize = MEMTABLE / 8;
 const WRITES: u32 = 2000;
 
 /// Opens a database, writes 100 entries, holds flushes back and starts a writer of
@@ -66,9 +67,9 @@ fn finish(db: Db, fs: FaultInjectingFs, writer: std::thread::JoinHandle<Result<(
 }
 
 #[test]
-fn writers_wait_for_the_flush_once_the_next_memtable_holds_the_headroom() -> Result<()> {
+fn by_default_writers_wait_for_the_flush_once_the_next_memtable_holds_an_eighth() -> Result<()> {
     let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
-    let (db, fs, writer) = stuck_flush(dir.path(), Some(HEADROOM))?;
+    let (db, fs, writer) = stuck_flush(dir.path(), None)?;
     let s = db.stats();
     assert_eq!(s.immutable_memtables, 1, "one memtable awaits its flush");
     // One write past the headroom at most: the write that found it full waits.
@@ -87,9 +88,9 @@ fn writers_wait_for_the_flush_once_the_next_memtable_holds_the_headroom() -> Res
 }
 
 #[test]
-fn without_a_headroom_the_next_memtable_fills_up_while_the_flush_waits() -> Result<()> {
+fn with_the_wait_turned_off_the_next_memtable_fills_up_while_the_flush_waits() -> Result<()> {
     let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
-    let (db, fs, writer) = stuck_flush(dir.path(), None)?;
+    let (db, fs, writer) = stuck_flush(dir.path(), Some(usize::MAX))?;
     let s = db.stats();
     assert!(
         s.immutable_memtables >= 1

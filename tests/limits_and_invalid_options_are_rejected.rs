@@ -111,6 +111,10 @@ fn invalid_options_are_rejected_at_open_without_creating_the_directory() {
             "immutable memtables 65",
             Options::default().immutable_memtables_max(65),
         ),
+        (
+            "flush headroom 0",
+            Options::default().flush_headroom_bytes(0),
+        ),
     ];
     for (what, opts) in cases {
         let dir = parent.path().join(what.replace(' ', "-"));
@@ -127,7 +131,8 @@ fn the_edges_of_the_valid_options_are_accepted() -> Result<()> {
         .block_size_bytes(256)
         .block_restart_interval(1)
         .bloom_bits_per_key(0)
-        .immutable_memtables_max(1);
+        .immutable_memtables_max(1)
+        .flush_headroom_bytes(1);
     let db = Db::open(parent.path().join("low"), edges)?;
     for i in 0..300 {
         db.put(format!("key{i:03}"), "value")?;
@@ -138,7 +143,8 @@ fn the_edges_of_the_valid_options_are_accepted() -> Result<()> {
         .block_size_bytes(4 << 20)
         .block_restart_interval(1024)
         .bloom_bits_per_key(32)
-        .immutable_memtables_max(64);
+        .immutable_memtables_max(64)
+        .flush_headroom_bytes(usize::MAX);
     let db = Db::open(parent.path().join("high"), highs)?;
     db.put("k", "v")?;
     db.flush()?;

@@ -29,6 +29,8 @@ fn options(fs: &FaultInjectingFs) -> Options {
     Options::default()
         .memtable_size_bytes(4096)
         .immutable_memtables_max(16)
+        // Rotations go on while flushes cannot finish: no wait at the flush headroom.
+        .flush_headroom_bytes(usize::MAX)
         .file_system(Arc::new(fs.clone()))
 }
 

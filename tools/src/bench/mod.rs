@@ -66,7 +66,8 @@ pub struct BenchArgs {
     #[arg(long = "max_write_buffer_number")]
     max_write_buffer_number: Option<usize>,
     /// alluvium only: bytes the next memtable may gather while a full one flushes before
-    /// writers wait for the flush (`Options::flush_headroom_bytes`; default no bound).
+    /// writers wait for the flush (`Options::flush_headroom_bytes`; default an eighth of
+    /// `--write_buffer_size`; 18446744073709551615 turns the wait off).
     #[arg(long = "flush_headroom")]
     flush_headroom: Option<usize>,
     /// Compression of alluvium's commit log: none or snappy (the default). RocksDB's WAL is
