@@ -269,15 +269,17 @@ fn make_room(inner: &Inner, log: &mut LogState) -> Result<()> {
                 return Ok(());
             }
             // The writers outrun the flush: bound the memtables' memory (flush_headroom_bytes).
+            let waiting = sv.imms.len();
             drop(sv);
-            wait_for_flush(inner)?;
+            wait_for_flush(inner, waiting)?;
             continue;
         }
         if sv.imms.len() < inner.opts.immutable_memtables_max {
             return rotate(inner, log);
         }
+        let waiting = sv.imms.len();
         drop(sv);
-        wait_for_flush(inner)?;
+        wait_for_flush(inner, waiting)?;
     }
 }
 
@@ -330,10 +332,12 @@ fn wait_for_compaction(inner: &Inner) -> Result<()> {
     Ok(())
 }
 
-/// Sleeps until the flush thread retires a memtable (or fails).
-fn wait_for_flush(inner: &Inner) -> Result<()> {
+/// Sleeps until fewer than `waiting` immutable memtables are left (or background work fails).
+/// `waiting` is the count the caller saw when it decided to wait: counting again here would
+/// miss a flush that ended in between, and then wait for one more that may never come (none
+/// when that flush retired the last immutable memtable).
+fn wait_for_flush(inner: &Inner, waiting: usize) -> Result<()> {
     let started = Instant::now();
-    let waiting = inner.super_version.load().imms.len();
     let waited = wait_bg(inner, None, || {
         inner.super_version.load().imms.len() < waiting
     });
@@ -613,4 +617,30 @@ fn next_log_number(inner: &Inner, mem: &Arc<Memtable>) -> u64 {
     let at = sv.imms.iter().position(|m| Arc::ptr_eq(m, mem));
     let next = at.and_then(|i| sv.imms.get(i + 1)).unwrap_or(&sv.mem);
     next.first_log_number()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// A writer decides to wait on the super version it loaded; the flush it waits for may
+    /// end before the wait starts. The wait must count from what the writer saw: counting
+    /// again would find no immutable memtable left and wait for a flush that never comes
+    /// (the hang `writers_wait_for_compaction_and_then_resume` ran into once).
+    #[test]
+    fn a_wait_for_a_flush_that_already_ended_returns_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::Db::open(dir.path(), crate::Options::default()).unwrap();
+        let inner = db.inner().clone();
+        assert!(inner.super_version.load().imms.is_empty());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(wait_for_flush(&inner, 1).is_ok()));
+        let returned = rx.recv_timeout(std::time::Duration::from_secs(5));
+        assert_eq!(
+            returned,
+            Ok(true),
+            "the writer saw one immutable memtable, now none"
+        );
+    }
 }
