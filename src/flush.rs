@@ -53,7 +53,16 @@ fn write_file(
 ) -> Result<crate::segment::SegmentMeta> {
     // Every user key in `mem` keeps at least its newest version, so the filter holds
     // exactly the memtable's distinct keys and needs no hash kept until the end.
-    let mut writer = SegmentWriter::create_with_key_count(path, opts, mem.distinct_keys())?;
+    let writer = SegmentWriter::create_with_key_count(path, opts, mem.distinct_keys())?;
+    write_entries(writer, mem, snapshots)
+}
+
+/// Adds the entries of `mem` a reader can still see to `writer` and finishes it.
+fn write_entries(
+    mut writer: SegmentWriter,
+    mem: &Memtable,
+    snapshots: Vec<SeqNo>,
+) -> Result<crate::segment::SegmentMeta> {
     let mut gc = GarbageCollector::new(snapshots, |_: &[u8]| true);
     // Without `zero_seqnos` the verdict is Keep or Drop.
     mem.for_each(|ikey, value| match gc.keep(ikey)? {
@@ -107,14 +116,8 @@ mod tests {
         let (added, _live) = write_segment(dir.path(), 7, &mem, Vec::new(), &opts).unwrap();
 
         let kept_hashes = dir.path().join("kept-hashes.seg");
-        let mut w = SegmentWriter::create(&kept_hashes, &opts).unwrap();
-        let mut gc = GarbageCollector::new(Vec::new(), |_: &[u8]| true);
-        mem.for_each(|ikey, value| match gc.keep(ikey)? {
-            Verdict::Drop => Ok(()),
-            _ => w.add(ikey, value),
-        })
-        .unwrap();
-        w.finish().unwrap();
+        let w = SegmentWriter::create(&kept_hashes, &opts).unwrap();
+        write_entries(w, &mem, Vec::new()).unwrap();
 
         let flushed = std::fs::read(files::segment_path(dir.path(), 7)).unwrap();
         assert_eq!(flushed.len() as u64, added.meta.size_bytes);

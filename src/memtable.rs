@@ -58,11 +58,10 @@ struct Arena {
 struct ArenaState {
     /// Every chunk, the current one (the last of the ordinary ones) included.
     chunks: Vec<NonNull<[MaybeUninit<u8>]>>,
-    /// The current chunk: its start, its length and the bytes handed out.
+    /// The current chunk: its start and its length (twice the one before, from
+    /// [`ARENA_CHUNK_MIN`] up to [`ARENA_CHUNK_MAX`]), and the bytes handed out of it.
     current: Option<(NonNull<u8>, usize)>,
     used: usize,
-    /// The length of the next ordinary chunk.
-    next_chunk: usize,
 }
 
 // SAFETY: the chunks are heap allocations the arena owns (as a `Vec<Box<[u8]>>` would, which
@@ -79,27 +78,27 @@ impl Arena {
             return (NonNull::dangling(), 0);
         }
         let mut st = self.state.lock();
-        let room = st.current.map_or(0, |(_, cap)| cap - st.used);
-        let (start, charge) = if len <= room {
-            let (base, _) = st.current.unwrap_or((NonNull::dangling(), 0));
-            // SAFETY: `used + len <= cap`, so the range lies inside the current chunk.
-            let at = unsafe { base.add(st.used) };
-            st.used += len;
-            (at, len)
-        } else {
-            let next = st.next_chunk.max(ARENA_CHUNK_MIN);
-            if len > next / 4 {
-                // Its own allocation, charged as the allocator's chunk; the current chunk
-                // stays current.
-                let own = st.new_chunk(len);
-                (own, heap_bytes(len))
-            } else {
-                // The rest of the current chunk is abandoned (less than `len` bytes).
-                let base = st.new_chunk(next);
-                st.current = Some((base, next));
-                st.used = len;
-                st.next_chunk = (next * 2).min(ARENA_CHUNK_MAX);
-                (base, len)
+        let used = st.used;
+        let (start, charge) = match st.current {
+            Some((base, cap)) if len <= cap - used => {
+                st.used += len;
+                // SAFETY: `used + len <= cap`, so the range lies inside the current chunk.
+                (unsafe { base.add(used) }, len)
+            }
+            current => {
+                let next =
+                    current.map_or(ARENA_CHUNK_MIN, |(_, cap)| (cap * 2).min(ARENA_CHUNK_MAX));
+                if len > next / 4 {
+                    // Its own allocation, charged as the allocator's chunk; the current chunk
+                    // stays current.
+                    (st.new_chunk(len), heap_bytes(len))
+                } else {
+                    // The rest of the current chunk is abandoned (less than `len` bytes).
+                    let base = st.new_chunk(next);
+                    st.current = Some((base, next));
+                    st.used = len;
+                    (base, len)
+                }
             }
         };
         let mut at = start.as_ptr();
@@ -226,6 +225,24 @@ impl std::fmt::Debug for MemKey {
 /// Bytes of the user key held inline in [`MemKey`].
 const HEAD_LEN: usize = 16;
 
+/// A user key's first [`HEAD_LEN`] bytes, zero-padded: [`MemKey::head`].
+fn head_of(user_key: &[u8]) -> [u8; HEAD_LEN] {
+    let mut head = [0u8; HEAD_LEN];
+    let n = user_key.len().min(HEAD_LEN);
+    head[..n].copy_from_slice(&user_key[..n]);
+    head
+}
+
+/// The part of an entry's data that holds its user key: the whole key when it is longer
+/// than [`HEAD_LEN`], nothing when `head` holds it all.
+fn spilled_key(user_key: &[u8]) -> &[u8] {
+    if user_key.len() > HEAD_LEN {
+        user_key
+    } else {
+        &[]
+    }
+}
+
 impl MemKey {
     /// An entry for `user_key` at `seqno` holding `value`.
     pub fn new(user_key: &[u8], seqno: SeqNo, kind: ValueKind, value: &[u8]) -> Self {
@@ -239,15 +256,8 @@ impl MemKey {
     }
 
     fn with_trailer(user_key: &[u8], trailer: u64, value: &[u8]) -> Self {
-        let mut head = [0u8; HEAD_LEN];
-        let n = user_key.len().min(HEAD_LEN);
-        head[..n].copy_from_slice(&user_key[..n]);
-        let data = if user_key.len() <= HEAD_LEN {
-            value.into()
-        } else {
-            [user_key, value].concat().into_boxed_slice()
-        };
-        MemKey::from_parts(head, trailer, user_key.len() as u32, data)
+        let data = [spilled_key(user_key), value].concat().into_boxed_slice();
+        MemKey::from_parts(head_of(user_key), trailer, user_key.len() as u32, data)
     }
 
     /// Takes ownership of `data` (see the `data` field).
@@ -266,11 +276,8 @@ impl MemKey {
     /// `arena` holds at `data`. Only for an entry that goes into the skiplist of the memtable
     /// that owns `arena` (see the `Send` impl).
     fn in_arena(user_key: &[u8], trailer: u64, data: NonNull<u8>, data_len: usize) -> Self {
-        let mut head = [0u8; HEAD_LEN];
-        let n = user_key.len().min(HEAD_LEN);
-        head[..n].copy_from_slice(&user_key[..n]);
         MemKey {
-            head,
+            head: head_of(user_key),
             trailer,
             data,
             user_len: user_key.len() as u32,
@@ -467,20 +474,11 @@ impl Memtable {
     /// The entry for one operation, its data in the arena, with its value compressed when
     /// that pays; and the bytes its data is charged.
     fn entry(&self, user_key: &[u8], trailer: u64, value: &[u8]) -> (MemKey, usize) {
-        let long_key: &[u8] = if user_key.len() > HEAD_LEN {
-            user_key
-        } else {
-            &[]
-        };
         if self.compress_values && value.len() >= COMPRESS_VALUES_FROM {
             let squeezed = ENCODER.with(|cell| {
                 let (encoder, out) = &mut *cell.borrow_mut();
-                let squeezed = crate::coding::snappy_if_smaller(encoder, value, out, 0).map(|n| {
-                    let (at, charge) = self.arena.copy_in([long_key, &out[..n]]);
-                    let mut k = MemKey::in_arena(user_key, trailer, at, long_key.len() + n);
-                    k.data_len_flags |= COMPRESSED_FLAG;
-                    (k, charge)
-                });
+                let squeezed = crate::coding::snappy_if_smaller(encoder, value, out, 0)
+                    .map(|n| self.arena_entry(user_key, trailer, &out[..n], COMPRESSED_FLAG));
                 // Whether or not it paid: one huge value must not pin its size in the buffer.
                 crate::coding::release_if_large(out);
                 squeezed
@@ -489,8 +487,22 @@ impl Memtable {
                 return done;
             }
         }
-        let (at, charge) = self.arena.copy_in([long_key, value]);
-        let entry = MemKey::in_arena(user_key, trailer, at, long_key.len() + value.len());
+        self.arena_entry(user_key, trailer, value, 0)
+    }
+
+    /// An entry whose data (the spilled key, then `stored`) is copied into the arena, with
+    /// `flags` added to its length; and the bytes charged for the data.
+    fn arena_entry(
+        &self,
+        user_key: &[u8],
+        trailer: u64,
+        stored: &[u8],
+        flags: u32,
+    ) -> (MemKey, usize) {
+        let spilled = spilled_key(user_key);
+        let (at, charge) = self.arena.copy_in([spilled, stored]);
+        let mut entry = MemKey::in_arena(user_key, trailer, at, spilled.len() + stored.len());
+        entry.data_len_flags |= flags;
         (entry, charge)
     }
 

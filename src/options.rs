@@ -238,7 +238,6 @@ impl Options {
     pub fn flush_headroom_bytes_value(&self) -> usize {
         self.flush_headroom_bytes
             .unwrap_or(self.memtable_size_bytes / 8)
-            .max(1)
     }
     setter!(
         /// What recovery does with a damaged commit log (default tolerate a torn tail).
